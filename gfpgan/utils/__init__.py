@@ -1,0 +1,1 @@
+"""Small utilities: distributed helpers, checkpoints, weights, images."""

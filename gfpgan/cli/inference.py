@@ -1,0 +1,204 @@
+"""``gfpgan-infer`` / ``scripts/inference.py``: restore the faces of an image or a folder of images.
+
+Outputs (as the official ``inference_gfpgan.py``), under ``-o``:
+  cropped_faces/<name>_<idx:02d>.png            aligned input faces
+  restored_faces/<name>_<idx:02d>[_<suffix>].png restored faces
+  cmp/<name>_<idx:02d>.png                      input | restored side by side
+  restored_imgs/<name>[_<suffix>].<ext>         whole restored image (not with --aligned)
+
+Differences from the official script: ``--weight`` really blends restoration and input (default 1.0 = the official
+pure restoration); noise is seeded (``--seed 0``) unless ``--random-noise``; images are read unchanged, so alpha,
+16-bit and gray inputs keep their format; an unreadable file is reported and skipped, and the exit code is 1 when any
+file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+__all__ = ["IMAGE_EXTENSIONS", "build_parser", "list_images", "main"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+logger = logging.getLogger("gfpgan.infer")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gfpgan-infer",
+        description="Restore faces with GFPGAN (detect, align, restore, paste back).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("-i", "--input", required=True, help="an image file or a folder of images")
+    p.add_argument("-o", "--output", default="results", help="output folder")
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--model-path", help="generator checkpoint (.pth: params_ema, params or a raw state dict)")
+    weights.add_argument(
+        "-v", "--version", choices=["1", "1.2", "1.3", "1.4"], default=None, help="official weights (default 1.3)"
+    )
+    p.add_argument(
+        "--arch", choices=["clean", "original", "bilinear"], default=None, help="default: inferred from the keys"
+    )
+    p.add_argument("-s", "--upscale", type=float, default=2, help="scale of the whole output image")
+    p.add_argument("--aligned", action="store_true", help="inputs are aligned faces (no detection, no paste-back)")
+    p.add_argument("--only-center-face", action="store_true", help="restore only the face closest to the centre")
+    p.add_argument("--ext", choices=["auto", "png", "jpg"], default="auto", help="extension of restored_imgs")
+    p.add_argument("--suffix", default=None, help="suffix of restored faces and images")
+    p.add_argument(
+        "-w", "--weight", type=float, default=1.0, help="weight*restored + (1-weight)*input; 1 = pure restoration"
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--batch-size", type=int, default=4, help="faces per generator forward")
+    p.add_argument("--seed", type=int, default=0, help="seed of the (fixed) noise maps")
+    p.add_argument("--random-noise", action="store_true", help="fresh random noise per call (official, stochastic)")
+    p.add_argument("--no-parse", action="store_true", help="paste with a feathered square instead of the parse mask")
+    p.add_argument("--colorize", action="store_true", help="keep colour output for grayscale inputs")
+    p.add_argument("--det-model-path", default=None, help="RetinaFace weights (default: weights registry)")
+    p.add_argument("--parse-model-path", default=None, help="ParseNet weights (default: weights registry)")
+    return p
+
+
+def list_images(path: Path) -> list[Path]:
+    """``path`` itself, or the image files of the folder ``path`` (sorted by name)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    raise FileNotFoundError(f"input {path} does not exist.")
+
+
+def _write(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), img):
+        raise OSError(f"could not write {path} (shape {img.shape}, dtype {img.dtype}).")
+
+
+def _save_faces(out_dir: Path, stem: str, suffix: str | None, cropped, restored) -> None:
+    for idx, (crop, face) in enumerate(zip(cropped, restored)):
+        name = f"{stem}_{idx:02d}"
+        _write(out_dir / "cropped_faces" / f"{name}.png", crop)
+        _write(out_dir / "restored_faces" / (f"{name}_{suffix}.png" if suffix else f"{name}.png"), face)
+        _write(out_dir / "cmp" / f"{name}.png", np.concatenate([crop, face], axis=1))
+
+
+def _restored_image_path(out_dir: Path, src: Path, suffix: str | None, ext: str, img: np.ndarray) -> Path:
+    extension = src.suffix[1:] if ext == "auto" else ext
+    if extension.lower() in ("jpg", "jpeg") and (img.ndim == 3 and img.shape[2] == 4 or img.dtype == np.uint16):
+        logger.info("%s: alpha channel or 16-bit depth cannot be stored as JPEG; writing PNG.", src.name)
+        extension = "png"
+    return out_dir / "restored_imgs" / (f"{src.stem}_{suffix}.{extension}" if suffix else f"{src.stem}.{extension}")
+
+
+def _read(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise OSError(f"{path}: not a readable image.")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise OSError(f"{path}: unsupported pixel type {img.dtype} (8- or 16-bit images only).")
+    return img
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from gfpgan.inference import FaceRestorer
+    from gfpgan.utils.weights import WeightsNotFoundError
+
+    try:
+        files = list_images(Path(args.input))
+    except FileNotFoundError as e:
+        logger.error("%s", e)
+        return 2
+    if not files:
+        logger.error("no images (%s) in %s.", ", ".join(IMAGE_EXTENSIONS), args.input)
+        return 2
+    if args.batch_size < 1:
+        logger.error("--batch-size must be >= 1, got %d.", args.batch_size)
+        return 2
+    try:
+        restorer = FaceRestorer(
+            model_path=args.model_path,
+            version=args.version,
+            arch=args.arch,
+            upscale=args.upscale,
+            device=args.device,
+            dtype=args.dtype,
+            seed=None if args.random_noise else args.seed,
+            use_parse=not args.no_parse,
+            batch_size=args.batch_size,
+            colorize=args.colorize,
+            det_model_path=args.det_model_path,
+            parse_model_path=args.parse_model_path,
+        )
+    except (WeightsNotFoundError, ValueError, OSError) as e:
+        logger.error("cannot load the generator: %s", e)
+        return 2
+    out_dir = Path(args.output)
+    weight = args.weight
+    failed: list[str] = []
+    num_faces = 0
+
+    with logging_redirect_tqdm():
+        if args.aligned:
+            # Aligned faces are independent: batch them across files.
+            chunks = [files[i : i + args.batch_size] for i in range(0, len(files), args.batch_size)]
+            bar = tqdm(total=len(files), unit="img", desc="restoring")
+            for chunk in chunks:
+                imgs, names = [], []
+                for path in chunk:
+                    try:
+                        imgs.append(_read(path))
+                        names.append(path)
+                    except OSError as e:
+                        logger.error("%s", e)
+                        failed.append(str(path))
+                if imgs:
+                    try:
+                        faces, restored = restorer.restore_aligned(imgs, weight)
+                        for path, face, rest in zip(names, faces, restored):
+                            _save_faces(out_dir, path.stem, args.suffix, [face], [rest])
+                        num_faces += len(faces)
+                    except (OSError, ValueError, RuntimeError) as e:
+                        logger.error("%s: %s", ", ".join(p.name for p in names), e)
+                        failed += [str(p) for p in names]
+                bar.update(len(chunk))
+            bar.close()
+        else:
+            for path in tqdm(files, unit="img", desc="restoring"):
+                try:
+                    img = _read(path)
+                    cropped, restored, restored_img = restorer.enhance(
+                        img, only_center_face=args.only_center_face, weight=weight
+                    )
+                    if not cropped:
+                        logger.info("%s: no face found; the image is only upscaled.", path.name)
+                    _save_faces(out_dir, path.stem, args.suffix, cropped, restored)
+                    num_faces += len(cropped)
+                    _write(_restored_image_path(out_dir, path, args.suffix, args.ext, restored_img), restored_img)
+                except WeightsNotFoundError as e:  # the detector's or parser's weights: every file would fail
+                    logger.error("%s", e)
+                    return 2
+                except (OSError, ValueError, RuntimeError) as e:
+                    logger.error("%s: %s", path, e)
+                    failed.append(str(path))
+
+    done = len(files) - len(failed)
+    logger.info("%d of %d images done, %d faces restored; results in %s", done, len(files), num_faces, out_dir)
+    if failed:
+        logger.error("%d image(s) failed: %s", len(failed), ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

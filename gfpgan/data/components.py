@@ -1,0 +1,134 @@
+"""Facial component (eyes, mouth) locations for the component discriminators.
+
+A component is stored as ``[cx, cy, half_len]`` in the pixel coordinates of the training image (left_eye = the eye on
+the image's left, i.e. FFHQ landmarks 36-41). Two file layouts are read:
+
+- the official ``FFHQ_eye_mouth_landmarks_512.pth``: a pickled dict ``'%08d' -> {'left_eye': [cx, cy, half_len],
+  'right_eye': ..., 'mouth': ...}`` with numpy float64 scalars, keyed by the *index* of the FFHQ file name
+  (``00000000.png`` ...). It is loaded with ``torch.load(weights_only=True)`` allowing only numpy's scalar
+  reconstruction (no arbitrary unpickling), and re-keyed by file stem (``'00000042'``);
+- our JSON: ``{"<file stem>": {"left_eye": [cx, cy, half_len], ...}}``.
+
+Boxes are looked up by file stem, never by dataset position.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["COMPONENTS", "component_boxes", "components_from_68_landmarks", "load_components", "save_components"]
+
+COMPONENTS = ("left_eye", "right_eye", "mouth")
+Components = dict[str, dict[str, tuple[float, float, float]]]
+
+
+def _safe_torch_load(path: str) -> object:
+    """``torch.load`` with the weights-only unpickler, allowing the numpy scalar types the official file holds."""
+    allowed: list = [np.dtype, np.float64, np.float32, np.int64]
+    try:  # numpy >= 1.25 / 2.x: scalars pickle through numpy._core.multiarray.scalar and dtype classes
+        from numpy._core.multiarray import scalar  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    allowed.append(scalar)
+    allowed += [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64)]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _clean(entry: Mapping, where: str) -> dict[str, tuple[float, float, float]]:
+    out = {}
+    for part in COMPONENTS:
+        if part not in entry:
+            raise ValueError(f"{where}: missing {part!r} (expected left_eye, right_eye, mouth as [cx, cy, half_len])")
+        values = [float(v) for v in np.asarray(entry[part], dtype=np.float64).ravel()]
+        if len(values) != 3:
+            raise ValueError(f"{where}.{part}: expected [cx, cy, half_len], got {values}")
+        out[part] = (values[0], values[1], values[2])
+    return out
+
+
+def load_components(path: str | os.PathLike, stems: list[str] | None = None) -> Components:
+    """Load component locations keyed by file stem, from the official ``.pth`` or our ``.json``.
+
+    Args:
+        path: the component file.
+        stems: for the ``.pth`` layout, the file stems the ``'%08d'`` keys refer to. ``None`` means FFHQ's own
+            naming (``'%08d'`` is the stem itself, e.g. ``00000042.png``), which is what the official file indexes.
+    """
+    path = str(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"component_path: {path} does not exist. Make one with scripts/prepare_components.py "
+            "or download FFHQ_eye_mouth_landmarks_512.pth."
+        )
+    if path.endswith(".json"):
+        raw = json.loads(Path(path).read_text())
+        return {str(k): _clean(v, f"{path}[{k}]") for k, v in raw.items()}
+    raw = _safe_torch_load(path)
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{path}: expected a dict '%08d' -> components, got {type(raw).__name__}")
+    out = {}
+    for key, value in raw.items():
+        stem = str(key)
+        if stems is not None:
+            index = int(key)
+            if index >= len(stems):
+                continue
+            stem = stems[index]
+        out[stem] = _clean(value, f"{path}[{key}]")
+    return out
+
+
+def save_components(components: Mapping[str, Mapping[str, object]], path: str | os.PathLike) -> None:
+    """Write components as our JSON (keyed by file stem), atomically."""
+    data = {k: {p: [round(float(x), 4) for x in v[p]] for p in COMPONENTS} for k, v in sorted(components.items())}
+    tmp = Path(f"{path}.tmp{os.getpid()}")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(data, indent=0))
+    os.replace(tmp, path)
+
+
+def components_from_68_landmarks(points: np.ndarray, scale: float = 1.0, min_half_len: float = 16.0) -> dict:
+    """The official rule (GFPGAN ``parse_landmark.py``) from 68-point landmarks (68, 2) in source pixels.
+
+    Points are scaled by ``scale`` (0.5 for FFHQ 1024 -> 512); left eye = points 36-41, right eye 42-47, mouth 48-67;
+    centre = mean, half_len = max(max(range_x, range_y) / 2, min_half_len).
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(68, 2) * scale
+    out = {}
+    for part, sl in (("left_eye", slice(36, 42)), ("right_eye", slice(42, 48)), ("mouth", slice(48, 68))):
+        p = pts[sl]
+        centre = p.mean(axis=0)
+        extent = p.max(axis=0) - p.min(axis=0)
+        out[part] = (float(centre[0]), float(centre[1]), float(max(extent.max() / 2, min_half_len)))
+    return out
+
+
+def component_boxes(
+    entry: Mapping[str, tuple[float, float, float]], flipped: bool, width: int, eye_enlarge_ratio: float = 1.0
+) -> dict[str, np.ndarray]:
+    """Boxes ``(x1, y1, x2, y2)`` float32 of one sample: ``[c - h + 1, c + h]`` with h x eye_enlarge_ratio for eyes.
+
+    On a horizontal flip the eyes swap roles and x becomes ``width - x`` (the reference convention). ``entry`` is
+    never modified.
+    """
+    parts = {p: entry[p] for p in COMPONENTS}
+    if flipped:
+        parts = {
+            "left_eye": parts["right_eye"],
+            "right_eye": parts["left_eye"],
+            "mouth": parts["mouth"],
+        }
+        parts = {p: (width - v[0], v[1], v[2]) for p, v in parts.items()}
+    boxes = {}
+    for part, (cx, cy, half) in parts.items():
+        if "eye" in part:
+            half = half * eye_enlarge_ratio
+        boxes[part] = np.array([cx - half + 1, cy - half + 1, cx + half, cy + half], dtype=np.float32)
+    return boxes

@@ -46,6 +46,7 @@ __all__ = [
     "estimate_alignment",
     "face_template",
     "infer_generator_config",
+    "load_generator",
     "measure_latency",
     "paste_face",
     "resolve_device",
@@ -295,6 +296,51 @@ def _read_generator_state_dict(source: str | os.PathLike | Mapping) -> dict[str,
     return read_state_dict(source, param_key="auto")
 
 
+def load_generator(
+    model_path: str | os.PathLike | Mapping[str, torch.Tensor] | None = None,
+    version: str | None = None,
+    arch: str | None = None,
+    channel_multiplier: int | None = None,
+    out_size: int | None = None,
+) -> tuple[nn.Module, str]:
+    """Build the generator a checkpoint was trained as and load it strictly (CPU, float32, eval mode).
+
+    Args:
+        model_path: checkpoint file (``params_ema`` > ``params`` > raw state dict) or a state dict; None: ``version``.
+        version: "1" | "1.2" | "1.3" | "1.4" (default "1.3"), located by ``get_weights_path`` (may raise
+            ``WeightsNotFoundError`` naming the file, its URL and the directories searched).
+        arch: "clean" | "original" | "bilinear" | None (inferred; "original" for original/bilinear keys).
+        channel_multiplier, out_size: override the values inferred from the tensor shapes.
+    Returns:
+        (generator, arch).
+    """
+    if arch is not None and arch not in ARCH_CLASSES:
+        raise ValueError(f"arch must be one of {', '.join(ARCH_CLASSES)} or None, got {arch!r}.")
+    if model_path is None:
+        version = "1.3" if version is None else str(version)
+        if version not in VERSIONS:
+            raise ValueError(f"unknown GFPGAN version {version!r}; choose one of {', '.join(VERSIONS)}.")
+        model_path = get_weights_path(VERSIONS[version][0])
+    where = "the given state dict" if isinstance(model_path, Mapping) else str(model_path)
+    state_dict = _read_generator_state_dict(model_path)
+    inferred_arch, kwargs = infer_generator_config(state_dict)
+    if arch is not None and (arch == "clean") != (inferred_arch == "clean"):
+        raise ValueError(f"{where}: arch={arch!r} was requested but the keys are those of a {inferred_arch} model.")
+    arch = arch or inferred_arch
+    if channel_multiplier is not None:
+        kwargs["channel_multiplier"] = channel_multiplier
+    if out_size is not None:
+        kwargs["out_size"] = out_size
+    net = _build_generator(arch, kwargs)
+    from gfpgan.utils.state_dict import CheckpointError, load_weights
+
+    try:
+        load_weights(net, state_dict, strict=True)
+    except CheckpointError as e:
+        raise ValueError(f"{where}: inferred {ARCH_CLASSES[arch]}({kwargs}).\n{e}") from e
+    return net.eval(), arch
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> cuda if available, else mps if available, else cpu; anything else as ``torch.device``."""
     if str(device) != "auto":
@@ -391,7 +437,7 @@ class FaceRestorer:
         self._parser_missing = False
 
         if net is None:
-            net, self.arch = self._load_generator(model_path, version, arch, channel_multiplier, out_size)
+            net, self.arch = load_generator(model_path, version, arch, channel_multiplier, out_size)
         else:
             self.arch = arch or {v: k for k, v in ARCH_CLASSES.items()}.get(type(net).__name__, "clean")
         self.net = net.eval().requires_grad_(False).to(self.device, self.dtype)
@@ -399,32 +445,6 @@ class FaceRestorer:
         self._noise_cache: dict[tuple, list[torch.Tensor]] = {}
 
     # -- construction ----------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _load_generator(model_path, version, arch, channel_multiplier, out_size) -> tuple[nn.Module, str]:
-        if model_path is None:
-            version = "1.3" if version is None else str(version)
-            if version not in VERSIONS:
-                raise ValueError(f"unknown GFPGAN version {version!r}; choose one of {', '.join(VERSIONS)}.")
-            model_path = get_weights_path(VERSIONS[version][0])
-        where = "the given state dict" if isinstance(model_path, Mapping) else str(model_path)
-        state_dict = _read_generator_state_dict(model_path)
-        inferred_arch, kwargs = infer_generator_config(state_dict)
-        if arch is not None and (arch == "clean") != (inferred_arch == "clean"):
-            raise ValueError(f"{where}: arch={arch!r} was requested but the keys are those of a {inferred_arch} model.")
-        arch = arch or inferred_arch
-        if channel_multiplier is not None:
-            kwargs["channel_multiplier"] = channel_multiplier
-        if out_size is not None:
-            kwargs["out_size"] = out_size
-        net = _build_generator(arch, kwargs)
-        from gfpgan.utils.state_dict import CheckpointError, load_weights
-
-        try:
-            load_weights(net, state_dict, strict=True)
-        except CheckpointError as e:
-            raise ValueError(f"{where}: inferred {ARCH_CLASSES[arch]}({kwargs}).\n{e}") from e
-        return net, arch
 
     def _get_detector(self) -> nn.Module:
         if self._detector is None:

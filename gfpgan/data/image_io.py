@@ -27,6 +27,7 @@ __all__ = [
     "open_store",
     "read_image",
     "read_lmdb_keys",
+    "write_lmdb",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -52,11 +53,11 @@ def decode_image(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
 
 def _to_float_bgr(img: np.ndarray, name: str) -> np.ndarray:
     if img.dtype == np.uint8:
-        scale = 1.0 / 255.0
+        divisor = 255
     elif img.dtype == np.uint16:
-        scale = 1.0 / 65535.0
+        divisor = 65535
     elif img.dtype in (np.float32, np.float64):
-        scale = 1.0
+        divisor = 1
     else:
         raise BadImageError(f"{name}: unsupported pixel type {img.dtype}; use 8- or 16-bit images.")
     if img.ndim == 2:
@@ -68,7 +69,9 @@ def _to_float_bgr(img: np.ndarray, name: str) -> np.ndarray:
         img = img[:, :, :1]  # gray + alpha
     elif channels != 3 and channels != 1:
         raise BadImageError(f"{name}: {channels} channels are not supported (expected gray, BGR or BGRA).")
-    out = img.astype(np.float32) * np.float32(scale) if scale != 1.0 else img.astype(np.float32)
+    out = img.astype(np.float32)
+    if divisor != 1:  # a division (not a multiplication by 1/255) gives exactly the nearest float to k/255
+        out /= np.float32(divisor)
     if out.shape[2] == 1:
         out = np.repeat(out, 3, axis=2)
     return np.ascontiguousarray(out)
@@ -103,6 +106,19 @@ def read_lmdb_keys(root: str | os.PathLike) -> list[str]:
     return keys
 
 
+_LMDB_ENVS: dict[tuple[int, str], Any] = {}
+
+
+def _lmdb_env(root: str) -> Any:
+    """The read-only environment of ``root`` in this process (LMDB allows one per process and path)."""
+    key = (os.getpid(), os.path.realpath(root))
+    if key not in _LMDB_ENVS:
+        import lmdb
+
+        _LMDB_ENVS[key] = lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
+    return _LMDB_ENVS[key]
+
+
 class ImageStore:
     """Reads encoded images by name from one storage: a folder on disk or an LMDB (opened lazily per process).
 
@@ -134,9 +150,7 @@ class ImageStore:
             except OSError as e:
                 raise BadImageError(f"{item}: cannot read the file ({e.strerror or e}).") from e
         if self._env is None or self._pid != os.getpid():  # one environment per (worker) process
-            import lmdb
-
-            self._env = lmdb.open(self.root, readonly=True, lock=False, readahead=False, meminit=False)
+            self._env = _lmdb_env(self.root)
             self._pid = os.getpid()
         with self._env.begin(write=False) as txn:
             data = txn.get(item.encode("ascii"))
@@ -191,3 +205,47 @@ def open_store(root: str, io_backend: Mapping[str, Any], where: str, option: str
     if not items:
         raise FileNotFoundError(f"{where}.{option}: no images found in {root} (backend {kind}).")
     return ImageStore(kind, str(root), items)
+
+
+def write_lmdb(
+    paths: Sequence[str | os.PathLike], lmdb_root: str | os.PathLike, compress_level: int = 1, progress: bool = False
+) -> int:
+    """Build a BasicSR-layout LMDB from image files: ``data.mdb`` with key = file stem, value = the PNG bytes
+    (re-encoded at ``compress_level``; PNG inputs are stored as they are) and ``meta_info.txt`` lines
+    ``name.png (h,w,c) compress_level``. Returns the number of images written.
+    """
+    import lmdb
+
+    root = Path(lmdb_root)
+    if (root / "data.mdb").exists():
+        raise FileExistsError(f"{root}: an LMDB already exists there; delete it or choose another path.")
+    root.mkdir(parents=True, exist_ok=True)
+    paths = [str(p) for p in paths]
+    total = sum(os.path.getsize(p) for p in paths)
+    env = lmdb.open(str(root), map_size=max(total * 3, 1 << 24))
+    lines = []
+    iterator = paths
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(paths, desc="lmdb", unit="img")
+    txn = env.begin(write=True)
+    for n, path in enumerate(iterator):
+        data = Path(path).read_bytes()
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise BadImageError(f"{path}: not a readable image.")
+        if Path(path).suffix.lower() != ".png":
+            data = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])[1].tobytes()
+        h, w = img.shape[:2]
+        c = 1 if img.ndim == 2 else img.shape[2]
+        key = Path(path).stem
+        txn.put(key.encode("ascii"), data)
+        lines.append(f"{key}.png ({h},{w},{c}) {compress_level}")
+        if n % 1000 == 999:
+            txn.commit()
+            txn = env.begin(write=True)
+    txn.commit()
+    env.close()
+    (root / "meta_info.txt").write_text("\n".join(lines) + "\n")
+    return len(lines)

@@ -105,8 +105,8 @@ class PairedImageDataset(Dataset):
             from gfpgan.data.testset import ensure_degraded_folder, settings_from_options
 
             faces = {k: v for k, v in synthetic_faces.items() if k != "degradation"}
-            prepare_synthetic(dataroot_gt, faces, None, where)
             settings = settings_from_options(synthetic_faces.get("degradation"), f"{where}.synthetic_faces.degradation")
+            prepare_synthetic(dataroot_gt, faces, None, where)
             ensure_degraded_folder(dataroot_gt, dataroot_lq, int(faces.get("seed", 0)), settings)
         kind = io_backend.get("type")
         for option, root in (("dataroot_gt", dataroot_gt), ("dataroot_lq", dataroot_lq)):

@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["EnlargedSampler", "sample_rng_seed"]
+__all__ = ["EnlargedSampler", "permutation_seed", "sample_rng_seed"]
 
 
 def sample_rng_seed(seed: int, epoch: int, index: int) -> list[int]:
@@ -19,11 +20,20 @@ def sample_rng_seed(seed: int, epoch: int, index: int) -> list[int]:
     return [int(seed), int(epoch), int(index)]
 
 
+def permutation_seed(seed: int, epoch: int) -> int:
+    """Seed of an epoch's permutation: the epoch itself for ``seed=0`` (BasicSR), else a SeedSequence hash of
+    ``(seed, epoch)`` (torch's CPU generator keeps only 32 bits of a seed, so ``seed * 2**32 + epoch`` would not do)."""
+    if seed == 0:
+        return int(epoch)
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint32)[0])
+
+
 class EnlargedSampler(Sampler):
     """BasicSR's ``EnlargedSampler`` partition, yielding ``(index, epoch)`` tuples.
 
     Each epoch draws a permutation of ``ceil(size * ratio / num_replicas) * num_replicas`` positions with a
-    ``torch.Generator`` seeded by ``seed * 2**32 + epoch`` (``seed=0`` reproduces BasicSR, which seeds by epoch only),
+    ``torch.Generator`` seeded by ``permutation_seed(seed, epoch)`` (``seed=0`` reproduces BasicSR, which seeds by
+    the epoch only),
     maps positions to indices modulo ``dataset_size`` and gives rank ``r`` every ``num_replicas``-th position from
     ``r``. Without shuffling the positions are in order.
 
@@ -71,7 +81,7 @@ class EnlargedSampler(Sampler):
         """This rank's dataset indices for ``epoch`` (the full epoch, ignoring ``start``)."""
         if self.shuffle:
             g = torch.Generator()
-            g.manual_seed(self.seed * 2**32 + epoch)
+            g.manual_seed(permutation_seed(self.seed, epoch))
             positions = torch.randperm(self.total_size, generator=g).tolist()
         else:
             positions = list(range(self.total_size))

@@ -267,6 +267,9 @@ def render_face(rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict[s
     if size != n:
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)[:, :, ::-1]
+    components = {
+        k: (round(float(v[0]), 4), round(float(v[1]), 4), round(float(v[2]), 4)) for k, v in components.items()
+    }
     return np.ascontiguousarray(out), components
 
 

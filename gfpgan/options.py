@@ -1,0 +1,554 @@
+"""YAML option files -> validated, fully resolved options.
+
+Every key is declared once below with its type, default and meaning (``SCHEMA``). Blocks with a ``type:`` (networks,
+losses, datasets, metrics) are checked against the registered constructor's signature. Option files written for the
+official GFPGAN/BasicSR trainer load unchanged (``!!float`` tags included); keys we accept only for compatibility are
+marked so. Loading never executes anything: ``yaml.SafeLoader`` only.
+
+    opts = load_options("options/train_gfpgan.yml", overrides=["train.optim_g.lr=1e-3"])
+    opts.train.total_iter        # attribute access on the resolved options
+    dump_options(opts)           # YAML text, as saved to experiments/<name>/options.yml
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS, OptionError, Registry, check_kwargs, coerce, suggest
+
+__all__ = ["Options", "OptionError", "SCHEMA", "apply_overrides", "dump_options", "load_options", "validate"]
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One scalar/list option: its annotation (used for coercion), default and meaning."""
+
+    type: Any
+    default: Any = REQUIRED
+    doc: str = ""
+    compat_only: bool = False  # accepted because official option files carry it; has no effect here
+
+
+@dataclass(frozen=True)
+class Section:
+    """A mapping of declared keys. ``optional`` sections may be absent (resolved to None)."""
+
+    fields: dict[str, Any]
+    doc: str = ""
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A ``{type: Name, **kwargs}`` block checked against a registry (or a fixed class table)."""
+
+    registry: Registry | None = None
+    default: Any = None  # None: the block may be absent
+    doc: str = ""
+    classes: tuple[str, ...] = ()  # for blocks not in a registry (optimizers, schedulers): allowed type names
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """A mapping of user-chosen names to blocks of one kind (datasets, metrics)."""
+
+    item: Any
+    doc: str = ""
+    key_check: Any = None
+    optional: bool = True
+
+
+# Keys of a dataset block that configure the DataLoader rather than the dataset itself.
+LOADER_FIELDS: dict[str, Field] = {
+    "use_shuffle": Field(bool, True, "shuffle the training set (through the sampler)"),
+    "num_worker_per_gpu": Field(int, 4, "DataLoader workers per process"),
+    "batch_size_per_gpu": Field(int, 1, "batch size per process"),
+    "dataset_enlarge_ratio": Field(int, 1, "repeat the training set this many times per epoch"),
+    "prefetch_mode": Field(Literal["cpu", "cuda"] | None, None, "~ : plain DataLoader; cpu/cuda: prefetching"),
+    "num_prefetch_queue": Field(int, 1, "queue length of prefetch_mode cpu", compat_only=True),
+    "pin_memory": Field(bool | None, None, "pin host memory; ~ = true on CUDA"),
+    "persistent_workers": Field(bool, True, "keep workers alive across epochs"),
+    "prefetch_factor": Field(int | None, None, "batches prefetched per worker (torch default when ~)"),
+}
+
+OPTIMIZERS = ("Adam", "AdamW")
+SCHEDULERS = ("MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR")
+
+_path_fields = {}
+for _net in ("g", "d", "d_left_eye", "d_right_eye", "d_mouth", "identity"):
+    _path_fields[f"pretrain_network_{_net}"] = Field(str | None, None, f"weights to initialise network_{_net} from")
+    _path_fields[f"param_key_{_net}"] = Field(
+        str | None,
+        "params" if _net != "identity" else None,
+        "key inside the checkpoint; ~ = auto (params_ema, params, raw)",
+    )
+    _path_fields[f"strict_load_{_net}"] = Field(bool | None, None, "strict key matching; ~ = true")
+
+SCHEMA: dict[str, Any] = {
+    "name": Field(str, REQUIRED, "experiment name; outputs go to experiments/<name>"),
+    "model_type": Field(Literal["GFPGANModel"], "GFPGANModel", "the one training procedure (gfpgan/train.py)"),
+    "num_gpu": Field(int | Literal["auto"], "auto", "0 = CPU; auto = every visible CUDA device (1 per process)"),
+    "manual_seed": Field(int, 0, "seed of Python/numpy/torch RNGs and of the data degradations"),
+    "find_unused_parameters": Field(bool, False, "DDP option; not needed by this trainer", compat_only=True),
+    "datasets": MapOf(
+        Spec(DATASETS),
+        "phase name (train, val, val_2, test_1, ...) -> dataset block (dataset options + loader options)",
+        key_check="phase",
+    ),
+    "network_g": Spec(ARCHS, REQUIRED, "generator"),
+    "network_d": Spec(ARCHS, None, "global discriminator"),
+    "network_d_left_eye": Spec(ARCHS, None, "left-eye component discriminator"),
+    "network_d_right_eye": Spec(ARCHS, None, "right-eye component discriminator"),
+    "network_d_mouth": Spec(ARCHS, None, "mouth component discriminator"),
+    "network_identity": Spec(ARCHS, None, "identity (ArcFace) network for the identity loss; frozen"),
+    "path": Section(
+        {
+            **_path_fields,
+            "resume_state": Field(str | None, None, "a training_states/<iter>.state file to resume from"),
+            "ignore_resume_networks": Field(
+                list[str], [], "networks not restored on resume (frozen nets are reloaded from their pretrain files)"
+            ),
+            "experiments_root": Field(str | None, None, "default experiments/<name>"),
+        },
+        "paths of pretrained weights and resume state",
+    ),
+    "train": Section(
+        {
+            "optim_g": Spec(None, REQUIRED, "generator optimizer", classes=OPTIMIZERS),
+            "optim_d": Spec(None, None, "discriminator optimizer", classes=OPTIMIZERS),
+            "optim_component": Spec(None, None, "optimizer of each component discriminator", classes=OPTIMIZERS),
+            "scheduler": Spec(None, None, "learning-rate schedule (every optimizer)", classes=SCHEDULERS),
+            "total_iter": Field(int, REQUIRED, "iterations to train"),
+            "warmup_iter": Field(int, -1, "linear warm-up iterations; -1 = none"),
+            "pixel_opt": Spec(LOSSES, None, "pixel loss between output and GT"),
+            "L1_opt": Spec(LOSSES, None, "criterion of the pyramid, component-style and identity losses"),
+            "pyramid_loss_weight": Field(float, 0.0, "weight of each pyramid level's L1 (0 = off)"),
+            "remove_pyramid_loss": Field(int | None, None, "drop the pyramid loss after this iteration (~ = never)"),
+            "perceptual_opt": Spec(LOSSES, None, "VGG perceptual (+ style) loss"),
+            "gan_opt": Spec(LOSSES, None, "adversarial loss of the global discriminator"),
+            "r1_reg_weight": Field(float, 10.0, "R1 penalty weight (lazy, every net_d_reg_every iterations)"),
+            "gan_component_opt": Spec(LOSSES, None, "adversarial loss of the component discriminators"),
+            "comp_style_weight": Field(float, 0.0, "weight of the component Gram style loss (0 = off)"),
+            "comp_feature_loss": Field(
+                Literal["style", "matching"],
+                "style",
+                "loss on the component-D features: Gram style (the paper) or plain feature matching (Fig. 7 ablation)",
+            ),
+            "identity_weight": Field(float, 0.0, "weight of the ArcFace identity loss (0 = off)"),
+            "net_d_iters": Field(int, 1, "update G every net_d_iters iterations"),
+            "net_d_init_iters": Field(int, 0, "train only D for the first net_d_init_iters iterations"),
+            "net_d_reg_every": Field(int, 16, "R1 every this many iterations (0 = never)"),
+            "d_lr_scaling": Field(
+                Literal["official", "stylegan2"],
+                "official",
+                "official: D lr as given, betas scaled by c=k/(k+1) (what the reference effectively does); "
+                "stylegan2: lr and betas both scaled, as StyleGAN2's lazy regularisation intends",
+            ),
+            "ema_decay": Field(float, 0.5 ** (32 / 10000), "EMA decay of net_g_ema per iteration (official 0.9977844)"),
+            "amp": Section(
+                {
+                    "enabled": Field(bool, False, "autocast the forward passes"),
+                    "dtype": Field(Literal["bfloat16", "float16"], "bfloat16", "float16 uses a GradScaler"),
+                },
+                "mixed precision",
+            ),
+            "channels_last": Field(bool, False, "channels_last memory format for networks and batches"),
+            "compile": Field(bool, False, "torch.compile the generator (R1 stays eager)"),
+            "cudnn_benchmark": Field(bool, True, "torch.backends.cudnn.benchmark on CUDA"),
+            "max_nonfinite_steps": Field(int, 10, "stop after this many non-finite losses in a row"),
+            "skip_losses_without_weights": Field(
+                bool, False, "drop perceptual/identity losses whose pretrained weights are absent (quickstart)"
+            ),
+            "ema_on_cpu": Field(bool, False, "keep net_g_ema on the CPU (saves GPU memory)", compat_only=False),
+        },
+        "training schedule, losses and speed switches",
+    ),
+    "val": Section(
+        {
+            "val_freq": Field(int, 5000, "validate every val_freq iterations"),
+            "save_img": Field(bool, False, "save restored validation images"),
+            "suffix": Field(str | None, None, "suffix of saved image names"),
+            "pbar": Field(bool, False, "progress bar during validation"),
+            "num_log_images": Field(int, 4, "images in the tensorboard LQ/restored/GT grid"),
+            "metrics": MapOf(Spec(METRICS), "metric name -> metric block"),
+        },
+        "validation during training",
+        optional=True,
+    ),
+    "logger": Section(
+        {
+            "print_freq": Field(int, 100, "log a line every print_freq iterations"),
+            "save_checkpoint_freq": Field(int, 5000, "save models and training state every this many iterations"),
+            "use_tb_logger": Field(bool, True, "write tensorboard scalars to tb_logger/<name>"),
+            "keep_checkpoints": Field(int | None, None, "keep only the newest K training states and models (~ = all)"),
+            "wandb": Section(
+                {
+                    "project": Field(str | None, None, "not supported; must be ~"),
+                    "resume_id": Field(str | None, None, "not supported", compat_only=True),
+                },
+                optional=True,
+            ),
+        },
+        "logging and saving",
+    ),
+    "dist_params": Section(
+        {
+            "backend": Field(str | None, None, "~ = nccl on CUDA, gloo on CPU"),
+            "port": Field(int, 29500, "master port for the slurm launcher"),
+        },
+        "distributed settings",
+    ),
+}
+
+# Official GFPGAN betas when an optimizer block gives none (the D betas are scaled for lazy R1, see d_lr_scaling).
+DEFAULT_BETAS = {"optim_g": (0.0, 0.99), "optim_d": (0.0, 0.99), "optim_component": (0.9, 0.99)}
+
+
+class Options(dict):
+    """A dict with attribute access; unknown attributes name the nearest key."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"option {key!r} does not exist.{suggest(key, list(self))}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __deepcopy__(self, memo: dict) -> Options:
+        return Options({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def to_dict(self) -> dict:
+        return _plain(self)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return Options({k: _wrap(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 does; ``!!float`` keeps working."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    __import__("re").compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        __import__("re").X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise OptionError(f"option file {path} does not exist.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.load(f, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise OptionError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise OptionError(f"{path}: expected a mapping of options at the top level, got {type(data).__name__}.")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value as YAML (``1e-3`` -> float, ``[1, 2]`` -> list, ``~`` -> None)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506
+
+
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    """Apply ``a.b.c=value`` overrides to the raw option dict (before validation).
+
+    A missing leaf may be created under an existing section (in the file or declared in SCHEMA); a missing
+    intermediate section that is neither is an error with a suggestion.
+    """
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise OptionError(f"--set {item!r}: expected KEY=VALUE, e.g. train.optim_g.lr=1e-3")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise OptionError(f"--set {item!r}: empty key component in {key!r}")
+        node, schema = raw, SCHEMA
+        for depth, part in enumerate(parts[:-1]):
+            where = ".".join(parts[: depth + 1])
+            known_here = list(node) + (list(schema) if isinstance(schema, dict) else [])
+            if part not in node:
+                declared = isinstance(schema, dict) and part in schema and isinstance(schema[part], (Section, MapOf))
+                if not declared:
+                    raise OptionError(
+                        f"--set {item!r}: no section {where!r} in the options.{suggest(part, known_here)}"
+                    )
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise OptionError(f"--set {item!r}: {where!r} is a value ({node[part]!r}), not a section.")
+            node = node[part]
+            schema = schema.get(part) if isinstance(schema, dict) else None
+            schema = schema.fields if isinstance(schema, Section) else None
+        node[parts[-1]] = parse_value(text)
+    return raw
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Validation
+
+
+@dataclass
+class Report:
+    """What validation found that is not an error by itself."""
+
+    missing_paths: list[str] = field(default_factory=list)  # "option.path: file" that do not exist
+    unregistered: list[str] = field(default_factory=list)  # "option.path: Name" not registered (yet)
+    notes: list[str] = field(default_factory=list)
+
+
+def _resolve(value: Any, schema: Any, where: str, report: Report, strict_types: bool) -> Any:
+    if isinstance(schema, Field):
+        return coerce(value, schema.type, where)
+    if isinstance(schema, Section):
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise OptionError(f"{where}: expected a section (mapping), got {value!r}")
+        out = {}
+        for key in value:
+            if key not in schema.fields:
+                raise OptionError(
+                    f"{where + '.' if where else ''}{key}: unknown option.{suggest(str(key), list(schema.fields))} "
+                    f"Known options here: {', '.join(schema.fields)}."
+                )
+        for key, sub in schema.fields.items():
+            sub_where = f"{where}.{key}" if where else key
+            if key in value:
+                out[key] = _resolve(value[key], sub, sub_where, report, strict_types)
+            elif isinstance(sub, Section):
+                out[key] = None if sub.optional else _resolve({}, sub, sub_where, report, strict_types)
+            elif isinstance(sub, MapOf):
+                out[key] = {}
+            else:
+                default = sub.default
+                if default is REQUIRED:
+                    raise OptionError(f"{sub_where}: required option is missing ({sub.doc}).")
+                out[key] = copy.deepcopy(default)
+        return out
+    if isinstance(schema, MapOf):
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise OptionError(f"{where}: expected a mapping of names to blocks, got {value!r}")
+        out = {}
+        for key, block in value.items():
+            if schema.key_check == "phase" and str(key).split("_")[0] not in ("train", "val", "test"):
+                raise OptionError(
+                    f"{where}.{key}: dataset phase names start with train, val or test (e.g. val_2)."
+                    + suggest(str(key), ["train", "val", "test"])
+                )
+            out[key] = _resolve(block, schema.item, f"{where}.{key}", report, strict_types)
+        return out
+    if isinstance(schema, Spec):
+        if value is None:
+            return None
+        return _resolve_spec(value, schema, where, report)
+    raise TypeError(f"bad schema entry at {where}: {schema!r}")
+
+
+def _resolve_spec(value: Any, spec: Spec, where: str, report: Report) -> dict:
+    if not isinstance(value, Mapping) or "type" not in value:
+        raise OptionError(f"{where}: expected a block with a 'type' key, got {value!r}")
+    block = dict(value)
+    name = block["type"]
+    if spec.classes:  # optimizer / scheduler
+        if name not in spec.classes:
+            raise OptionError(
+                f"{where}.type: unknown {name!r}.{suggest(str(name), list(spec.classes))} "
+                f"Known: {', '.join(spec.classes)}."
+            )
+        return _resolve_torch_block(block, where)
+    registry = spec.registry
+    is_dataset = registry is DATASETS
+    loader = {}
+    if is_dataset:
+        for key in list(block):
+            if key in LOADER_FIELDS:
+                loader[key] = coerce(block.pop(key), LOADER_FIELDS[key].type, f"{where}.{key}")
+        for key, f in LOADER_FIELDS.items():
+            loader.setdefault(key, copy.deepcopy(f.default))
+        block.setdefault("phase", where.rsplit(".", 1)[-1].split("_")[0])
+    if name not in registry:
+        hint = suggest(str(name), registry.names())
+        if hint:
+            registry.get(name, where=f"{where}.type")  # raises with the suggestion: a typo is always an error
+        report.unregistered.append(f"{where}.type: {name}")
+        checked = {k: v for k, v in block.items() if k != "type"}
+    else:
+        obj = registry.get(name, where=f"{where}.type")
+        kwargs = {k: v for k, v in block.items() if k != "type"}
+        provided = ("device",) if registry is METRICS else ()
+        if is_dataset:
+            provided = ("seed",)
+            if "phase" not in _param_names(obj):
+                kwargs.pop("phase")
+        checked = check_kwargs(obj, kwargs, where, provided=provided)
+    out = {"type": name, **checked}
+    if is_dataset:
+        out["loader"] = loader
+    return out
+
+
+def _param_names(obj: Any) -> set[str]:
+    import inspect
+
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    return set(inspect.signature(target).parameters)
+
+
+def _resolve_torch_block(block: dict, where: str) -> dict:
+    name = block["type"]
+    kwargs = {k: v for k, v in block.items() if k != "type"}
+    if name in OPTIMIZERS:
+        import torch
+
+        cls = getattr(torch.optim, name)
+        return {"type": name, **check_kwargs(cls, kwargs, where, provided=("params",))}
+    # Schedulers are ours (gfpgan.optim); their arguments follow BasicSR's.
+    from gfpgan import optim
+
+    cls = optim.SCHEDULERS[name]
+    return {"type": name, **check_kwargs(cls, kwargs, where, provided=("optimizer",))}
+
+
+# Option paths that name files or folders that must exist for a real run.
+def _collect_paths(opts: dict, report: Report) -> None:
+    def need(where: str, value: Any) -> None:
+        if value and not Path(os.path.expanduser(str(value))).exists():
+            report.missing_paths.append(f"{where}: {value}")
+
+    for phase, ds in opts["datasets"].items():
+        synthetic = ds.get("synthetic_faces")
+        for key in ("dataroot_gt", "dataroot_lq", "meta_info_file", "component_path"):
+            if key in ds and not synthetic:
+                need(f"datasets.{phase}.{key}", ds[key])
+    g = opts["network_g"]
+    if g and g.get("decoder_load_path"):
+        need("network_g.decoder_load_path", g["decoder_load_path"])
+    for key, value in opts["path"].items():
+        if key.startswith("pretrain_network_") or key == "resume_state":
+            need(f"path.{key}", value)
+
+
+def validate(raw: dict, source: str = "<options>") -> tuple[Options, Report]:
+    """Validate raw options (after overrides) against SCHEMA; return the resolved options and a report.
+
+    Errors (unknown keys, bad values, unknown names with a close match) raise OptionError. Missing files and names no
+    module registers are collected in the report: a dry run prints them, a real run refuses to start on them.
+    """
+    report = Report()
+    for key in raw:
+        if key not in SCHEMA:
+            raise OptionError(f"{source}: unknown top-level option {key!r}.{suggest(str(key), list(SCHEMA))}")
+    resolved = _resolve(raw, Section(SCHEMA), "", report, True)
+    _cross_checks(resolved, report)
+    _collect_paths(resolved, report)
+    return _wrap(resolved), report
+
+
+def _cross_checks(opts: dict, report: Report) -> None:
+    train = opts["train"]
+    if "train" not in opts["datasets"]:
+        raise OptionError("datasets.train: a training dataset block is required.")
+    components = [opts[f"network_d_{c}"] for c in ("left_eye", "right_eye", "mouth")]
+    if any(components) and not all(components):
+        raise OptionError(
+            "network_d_left_eye / network_d_right_eye / network_d_mouth: "
+            "give all three component discriminators or none."
+        )
+    if all(components) and train["gan_component_opt"] is None and train["comp_style_weight"] <= 0:
+        raise OptionError("train.gan_component_opt: component discriminators are configured but no component loss is.")
+    if all(components) and not opts["datasets"]["train"].get("crop_components"):
+        raise OptionError("datasets.train.crop_components: component discriminators need crop_components: true.")
+    if all(components) and train["optim_component"] is None:
+        raise OptionError("train.optim_component: component discriminators need an optimizer block.")
+    if train["gan_opt"] is not None and opts["network_d"] is None:
+        raise OptionError("network_d: train.gan_opt is set but no discriminator is configured.")
+    if opts["network_d"] is not None and train["optim_d"] is None:
+        raise OptionError("train.optim_d: network_d is configured but has no optimizer block.")
+    if train["identity_weight"] > 0 and opts["network_identity"] is None:
+        raise OptionError("network_identity: train.identity_weight > 0 needs an identity network.")
+    if train["pyramid_loss_weight"] > 0 and train["L1_opt"] is None:
+        raise OptionError("train.L1_opt: the pyramid loss (pyramid_loss_weight > 0) needs an L1_opt criterion.")
+    if (train["identity_weight"] > 0 or train["comp_style_weight"] > 0) and train["L1_opt"] is None:
+        raise OptionError("train.L1_opt: identity and component style losses need an L1_opt criterion.")
+    if opts["logger"]["wandb"] and opts["logger"]["wandb"]["project"]:
+        raise OptionError("logger.wandb.project: wandb is not supported; use tensorboard (logger.use_tb_logger).")
+    for key in ("print_freq", "save_checkpoint_freq"):
+        if opts["logger"][key] <= 0:
+            raise OptionError(f"logger.{key}: must be a positive number of iterations, got {opts['logger'][key]}.")
+    if opts["val"] is not None and opts["val"]["val_freq"] <= 0:
+        raise OptionError(f"val.val_freq: must be positive, got {opts['val']['val_freq']}.")
+    if train["total_iter"] <= 0:
+        raise OptionError(f"train.total_iter: must be positive, got {train['total_iter']}.")
+    if not 0.0 <= train["ema_decay"] < 1.0 or math.isnan(train["ema_decay"]):
+        raise OptionError(f"train.ema_decay: must be in [0, 1), got {train['ema_decay']}.")
+
+
+def load_options(path: str | os.PathLike, overrides: Sequence[str] = (), debug: bool = False) -> tuple[Options, Report]:
+    """Read, override and validate an option file. ``debug`` applies the --debug changes (see ``apply_debug``)."""
+    raw = apply_overrides(read_yaml(path), overrides)
+    try:
+        opts, report = validate(raw, source=str(path))
+    except OptionError as e:
+        raise OptionError(f"{path}: {e}") from None
+    if debug:
+        apply_debug(opts)
+    return opts, report
+
+
+def apply_debug(opts: Options) -> None:
+    """--debug: name prefixed ``debug_``, frequent logging/saving/validation, no tensorboard."""
+    if not opts.name.startswith("debug_"):
+        opts.name = f"debug_{opts.name}"
+    opts.logger.print_freq = 1
+    opts.logger.save_checkpoint_freq = 8
+    opts.logger.use_tb_logger = False
+    if opts.val is not None:
+        opts.val.val_freq = 8
+
+
+def dump_options(opts: Mapping) -> str:
+    """YAML text of resolved options (plain types, key order kept)."""
+    return yaml.safe_dump(_plain(opts), sort_keys=False, default_flow_style=None, width=120)

@@ -1,0 +1,829 @@
+"""GFP-GAN training, top to bottom.
+
+One iteration (the order of the reference trainer, spec section 4.1):
+    fetch (lq, gt, component boxes) -> G step (pixel + pyramid + perceptual + style + GAN + component GAN + component
+    style + identity) -> EMA of G -> D step (+ lazy R1) -> component D steps -> log -> save -> validate.
+
+Run:  python train.py -opt options/train_gfpgan.yml [--auto_resume] [--debug] [--set train.total_iter=1000]
+      torchrun --nproc_per_node=8 train.py -opt options/train_gfpgan.yml --launcher pytorch
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import logging
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from gfpgan import losses as L
+from gfpgan.data.sampler import EnlargedSampler
+from gfpgan.optim import build_optimizer, build_scheduler, update_learning_rate
+from gfpgan.options import OptionError, Options, dump_options, load_options
+from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS
+from gfpgan.utils import dist
+from gfpgan.utils.checkpoint import atomic_save, find_resume_state, load_training_state, prune_checkpoints
+from gfpgan.utils.images import imwrite_rgb, tensor2img
+from gfpgan.utils.state_dict import load_weights
+from gfpgan.utils.weights import WeightsNotFoundError, get_weights_path
+
+logger = logging.getLogger("gfpgan")
+COMPONENTS = ("left_eye", "right_eye", "mouth")
+
+
+# ======================================================================================================================
+# Command line
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train GFP-GAN from a YAML option file.")
+    parser.add_argument("-opt", "--opt", required=True, help="path to the option YAML file")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none", help="job launcher")
+    parser.add_argument("--auto_resume", "--auto-resume", action="store_true", help="resume from the newest state")
+    parser.add_argument("--debug", action="store_true", help="name debug_*, log/save/validate often, no tensorboard")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override options, e.g. --set train.optim_g.lr=1e-3 datasets.train.batch_size_per_gpu=2",
+    )
+    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print resolved options")
+    # torch.distributed.launch passes --local-rank / --local_rank; torchrun sets LOCAL_RANK instead. Accept, ignore.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        opts, report = load_options(args.opt, overrides=args.overrides, debug=args.debug)
+    except OptionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    problems = [f"not registered: {u}" for u in report.unregistered] + [f"missing: {p}" for p in report.missing_paths]
+    if args.dry_run:
+        print(dump_options(opts), end="")
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        print(f"# {args.opt}: options valid" + (f" ({len(problems)} warning(s))" if problems else ""), file=sys.stderr)
+        return 0
+    if problems:
+        print(f"error: {args.opt}: cannot start training:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    train(opts, launcher=args.launcher, auto_resume=args.auto_resume, argv=sys.argv if argv is None else argv)
+    return 0
+
+
+# ======================================================================================================================
+# The pieces of one iteration
+
+
+@dataclass
+class Nets:
+    g: nn.Module
+    g_ema: nn.Module
+    d: nn.Module | None
+    components: dict[str, nn.Module]  # left_eye / right_eye / mouth discriminators (empty when unused)
+    identity: nn.Module | None
+
+    def trained(self) -> dict[str, nn.Module]:
+        nets = {"net_g": self.g}
+        if self.d is not None:
+            nets["net_d"] = self.d
+        nets.update({f"net_d_{part}": net for part, net in self.components.items()})
+        return nets
+
+
+@dataclass
+class Criteria:
+    pixel: nn.Module | None
+    l1: nn.Module | None
+    perceptual: nn.Module | None
+    gan: nn.Module | None
+    component: nn.Module | None
+
+
+@dataclass
+class Step:
+    """What one iteration needs besides the networks: options, optimizers, AMP, the forward of G."""
+
+    opts: Options
+    crit: Criteria
+    optimizers: dict[str, torch.optim.Optimizer]
+    scaler: torch.amp.GradScaler
+    autocast: Any  # a context-manager factory
+    g_forward: nn.Module  # net_g, possibly compiled
+    face_size: int
+    pyramid_removed: bool = False
+
+
+def generator_step(nets: Nets, s: Step, lq: torch.Tensor, gt: torch.Tensor, boxes: dict, it: int) -> tuple:
+    """One update of G. Returns (output, crops, loss dict, finite flag).
+
+    lq, gt: (N,3,H,W) float in [-1,1], RGB. crops: {part: (fake crop, real crop)}.
+    """
+    t = s.opts.train
+    for net in [nets.d, *nets.components.values()]:
+        if net is not None:
+            net.requires_grad_(False)
+    s.optimizers["net_g"].zero_grad(set_to_none=True)
+
+    use_pyramid = t.pyramid_loss_weight > 0 and not s.pyramid_removed
+    with s.autocast():
+        output, out_rgbs = s.g_forward(lq, return_rgb=use_pyramid)
+    crops = {}
+    if nets.components:
+        fake = L.roi_crops(output, **boxes, face_size=s.face_size)
+        real = L.roi_crops(gt, **boxes, face_size=s.face_size)
+        crops = {part: (f, r) for part, f, r in zip(COMPONENTS, fake, real)}
+
+    log: dict[str, torch.Tensor] = {}
+    if not (it % t.net_d_iters == 0 and it > t.net_d_init_iters):
+        return output, crops, log, True
+
+    total = output.new_zeros(())
+    with s.autocast():
+        if s.crit.pixel is not None:
+            log["loss/g/pixel"] = s.crit.pixel(output, gt)
+        if use_pyramid:
+            for out_rgb, target in zip(out_rgbs, L.gt_pyramid(gt, len(out_rgbs))):
+                log[f"loss/g/pyramid_{out_rgb.shape[-1]}"] = s.crit.l1(out_rgb, target) * t.pyramid_loss_weight
+        if s.crit.perceptual is not None:
+            percep, style = s.crit.perceptual(output, gt)
+            if percep is not None:
+                log["loss/g/perceptual"] = percep
+            if style is not None:
+                log["loss/g/style"] = style
+        if s.crit.gan is not None:
+            log["loss/g/gan"] = s.crit.gan(nets.d(output), True, is_disc=False)
+        comp_style = []
+        for part, net in nets.components.items():
+            fake_crop, real_crop = crops[part]
+            fake_pred, fake_feats = net(fake_crop, return_feats=True)
+            if s.crit.component is not None:
+                log[f"loss/g/gan_{part}"] = s.crit.component(fake_pred, True, is_disc=False)
+            if t.comp_style_weight > 0:
+                with torch.no_grad():
+                    _, real_feats = net(real_crop, return_feats=True)
+                if t.comp_feature_loss == "style":
+                    comp_style.append(L.component_style_loss(fake_feats, real_feats, criterion=s.crit.l1))
+                else:  # feature matching: the same layers and weights without the Gram matrices
+                    comp_style.append(sum(w * s.crit.l1(f, r) for w, f, r in zip((0.5, 1.0), fake_feats, real_feats)))
+        if comp_style:
+            log[f"loss/g/comp_{t.comp_feature_loss}"] = sum(comp_style) * t.comp_style_weight
+        if nets.identity is not None:
+            log["loss/g/identity"] = L.identity_loss(nets.identity, output, gt, s.crit.l1) * t.identity_weight
+    for value in log.values():
+        total = total + value.float()
+    finite = bool(torch.isfinite(total))
+    if finite:
+        s.scaler.scale(total).backward()
+        dist.all_reduce_grads(nets.g.parameters())
+        s.scaler.step(s.optimizers["net_g"])
+    log["loss/g/total"] = total
+    return output, crops, log, finite
+
+
+def discriminator_step(nets: Nets, s: Step, output: torch.Tensor, gt: torch.Tensor, crops: dict, it: int) -> tuple:
+    """One update of D (with lazy R1) and of each component D. Returns (loss dict, finite flag)."""
+    t = s.opts.train
+    log: dict[str, torch.Tensor] = {}
+    finite = True
+    if nets.d is not None:
+        nets.d.requires_grad_(True)
+        s.optimizers["net_d"].zero_grad(set_to_none=True)
+        with s.autocast():
+            fake_pred = nets.d(output.detach())
+            real_pred = nets.d(gt)
+            l_d = s.crit.gan(real_pred, True, is_disc=True) + s.crit.gan(fake_pred, False, is_disc=True)
+        log["loss/d/gan"] = l_d
+        log["d/real_score"] = real_pred.detach().float().mean()
+        log["d/fake_score"] = fake_pred.detach().float().mean()
+        finite = bool(torch.isfinite(l_d))
+        if finite:
+            s.scaler.scale(l_d).backward()
+            if t.net_d_reg_every > 0 and it % t.net_d_reg_every == 0:
+                # R1 in float32 and eager: the double backward must not run under autocast or a compiled graph.
+                gt_r1 = gt.detach().requires_grad_(True)
+                real_pred = nets.d(gt_r1)
+                r1 = L.r1_penalty(real_pred, gt_r1)
+                l_r1 = t.r1_reg_weight / 2 * r1 * t.net_d_reg_every + 0 * real_pred[0]
+                log["loss/d/r1"] = l_r1.detach().mean()
+                s.scaler.scale(l_r1.sum()).backward()
+            dist.all_reduce_grads(nets.d.parameters())
+            s.scaler.step(s.optimizers["net_d"])
+
+    for part, net in nets.components.items():
+        net.requires_grad_(True)
+        s.optimizers[f"net_d_{part}"].zero_grad(set_to_none=True)
+        fake_crop, real_crop = crops[part]
+        with s.autocast():
+            fake_pred, _ = net(fake_crop.detach())
+            real_pred, _ = net(real_crop)
+            # The reference scores the fake crops with the global GAN criterion (wgan_softplus); with the official
+            # options softplus(x) == BCEWithLogits(x, 0), so the component criterion gives the same number.
+            l_comp = s.crit.component(real_pred, True, is_disc=True) + s.crit.component(fake_pred, False, is_disc=True)
+        log[f"loss/d/{part}"] = l_comp
+        if bool(torch.isfinite(l_comp)):
+            s.scaler.scale(l_comp).backward()
+        else:
+            finite = False
+    for part, net in nets.components.items():
+        dist.all_reduce_grads(net.parameters())
+        s.scaler.step(s.optimizers[f"net_d_{part}"])
+    s.scaler.update()
+    return log, finite
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * net for parameters (the reference's formula); buffers are copied."""
+    ema_params = [p for p in ema.parameters()]
+    params = [p.detach().to(p_ema.device) for p, p_ema in zip(net.parameters(), ema_params)]
+    torch._foreach_mul_(ema_params, decay)
+    torch._foreach_add_(ema_params, params, alpha=1 - decay)
+    for b_ema, b in zip(ema.buffers(), net.buffers()):
+        b_ema.copy_(b)
+
+
+# ======================================================================================================================
+# Validation
+
+
+@torch.no_grad()
+def validate(
+    net_g_ema: nn.Module,
+    loaders: dict[str, DataLoader],
+    opts: Options,
+    it: int,
+    device: torch.device,
+    exp: Path,
+    tb,
+    input_scores: bool,
+    best: dict,
+) -> dict[str, dict[str, float]]:
+    """Restore every validation set with the EMA generator (deterministic noise) and score it.
+
+    Appends one JSON line per set to experiments/<name>/metrics.jsonl; the first validation of a run also scores the
+    degraded input against GT ("input").
+    """
+    was_training = net_g_ema.training
+    net_g_ema.eval()
+    results = {}
+    for loader in loaders.values():
+        name = loader.dataset_name
+        restored_m = {
+            k: METRICS.build(spec, where=f"val.metrics.{k}", device=device) for k, spec in opts.val.metrics.items()
+        }
+        input_m = {
+            k: METRICS.build(spec, where=f"val.metrics.{k}", device=device) for k, spec in opts.val.metrics.items()
+        }
+        grid = []
+        for batch in loader:
+            lq = batch["lq"].to(device)
+            output, _ = net_g_ema(lq, return_rgb=False, randomize_noise=False)
+            restored, gts = tensor2img(output), tensor2img(batch["gt"])
+            lqs = tensor2img(batch["lq"]) if input_scores else [None] * len(gts)
+            for i, (img, gt, lq_img) in enumerate(zip(restored, gts, lqs)):
+                for metric in restored_m.values():
+                    metric.update(img, gt)
+                if input_scores:
+                    for metric in input_m.values():
+                        metric.update(lq_img, gt)
+                stem = Path(batch["lq_path"][i] if "lq_path" in batch else batch["gt_path"][i]).stem
+                if opts.val.save_img:
+                    suffix = opts.val.suffix or str(it)
+                    imwrite_rgb(exp / "visualization" / stem / f"{stem}_{suffix}.png", img)
+            if len(grid) < opts.val.num_log_images:
+                take = opts.val.num_log_images - len(grid)
+                grid += [
+                    torch.cat([a, b, c], dim=2)
+                    for a, b, c in zip(batch["lq"][:take], output.cpu()[:take], batch["gt"][:take])
+                ]
+        scores = {k: m.compute() for k, m in restored_m.items()}
+        line: dict[str, Any] = {"iter": it, "dataset": name, "restored": scores}
+        if input_scores:
+            line["input"] = {k: m.compute() for k, m in input_m.items()}
+        with open(exp / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+        text = ", ".join(f"{k}: {v:.4f}" for k, v in scores.items())
+        if input_scores:
+            text += " | input " + ", ".join(f"{k}: {v:.4f}" for k, v in line["input"].items())
+        for k, v in scores.items():
+            record = best.setdefault(f"{name}/{k}", {"value": None, "iter": None})
+            higher = restored_m[k].better == "higher"
+            if record["value"] is None or (v > record["value"] if higher else v < record["value"]):
+                record.update(value=v, iter=it)
+            text += f" [best {k} {record['value']:.4f} @ {record['iter']}]"
+            if tb is not None:
+                tb.add_scalar(f"metrics/{name}/{k}", v, it)
+        if tb is not None and grid:
+            import torchvision
+
+            tb.add_image(
+                f"val/{name}",
+                torchvision.utils.make_grid(torch.stack(grid), nrow=1, normalize=True, value_range=(-1, 1)),
+                it,
+            )
+        logger.info("Validation %s @ iter %d: %s", name, it, text)
+        results[name] = line
+    net_g_ema.train(was_training)
+    return results
+
+
+# ======================================================================================================================
+# Setup helpers
+
+
+def _setup_logging(log_file: Path | None, main: bool) -> None:
+    logger.handlers.clear()
+    logger.setLevel(logging.INFO if main else logging.WARNING)
+    logger.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(fmt)
+    logger.addHandler(console)
+    if log_file is not None and main:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state(legacy=False)
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": np_state["state"]["pos"],
+            "has_gauss": np_state["has_gauss"],
+            "gauss": np_state["gauss"],
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _device(opts: Options, local_rank: int) -> torch.device:
+    if opts.num_gpu == 0 or not torch.cuda.is_available():
+        if opts.num_gpu not in (0, "auto"):
+            raise RuntimeError(f"num_gpu: {opts.num_gpu} requested but CUDA is not available; use num_gpu: 0 for CPU.")
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def _build_dataset(spec: Options, where: str, seed: int):
+    kwargs = {k: v for k, v in spec.items() if k != "loader"}
+    obj, _ = DATASETS.check(kwargs, where)
+    import inspect
+
+    if "seed" in inspect.signature(obj.__init__).parameters and "seed" not in kwargs:
+        kwargs["seed"] = seed
+    return DATASETS.build(kwargs, where=where)
+
+
+def _prepare_experiment(opts: Options, resuming: bool) -> Path:
+    exp = Path(opts.path.experiments_root or Path("experiments") / opts.name)
+    if dist.is_main():
+        if exp.exists() and not resuming:
+            archived = exp.with_name(f"{exp.name}_archived_{datetime.datetime.now():%Y%m%d_%H%M%S}")
+            exp.rename(archived)
+            print(f"Experiment folder {exp} exists: archived as {archived}")
+        for sub in ("models", "training_states", "visualization"):
+            (exp / sub).mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    return exp
+
+
+# ======================================================================================================================
+# Training
+
+
+def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv: list[str] | None = None) -> dict:
+    """Train GFP-GAN as configured. Returns a summary (final iteration, last validation results, run folder)."""
+    # ---------------------------------------------------------------- Setup distributed
+    rank, world_size, local_rank = dist.init_dist(launcher, opts.dist_params.backend, opts.dist_params.port)
+    device = _device(opts, local_rank)
+    t = opts.train
+    _seed_everything(opts.manual_seed + rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = t.cudnn_benchmark
+
+    # ---------------------------------------------------------------- Resume state and run folder
+    exp_guess = Path(opts.path.experiments_root or Path("experiments") / opts.name)
+    resume_path = opts.path.resume_state
+    if auto_resume and resume_path is None:
+        found = find_resume_state(exp_guess / "training_states")
+        resume_path = str(found) if found else None
+    state = load_training_state(resume_path) if resume_path else None
+    exp = _prepare_experiment(opts, resuming=state is not None)
+    stamp = f"{datetime.datetime.now():%Y%m%d_%H%M%S}"
+    _setup_logging(exp / f"train_{opts.name}_{stamp}.log", dist.is_main())
+    if dist.is_main():
+        (exp / "options.yml").write_text(
+            f"# generated {stamp} by: {' '.join(argv or [])}\n" + dump_options(opts), encoding="utf-8"
+        )
+    logger.info("torch %s, device %s, world size %d, run folder %s", torch.__version__, device, world_size, exp)
+    tb = None
+    if opts.logger.use_tb_logger and dist.is_main():
+        from torch.utils.tensorboard import SummaryWriter
+
+        tb = SummaryWriter(log_dir=str(Path("tb_logger") / opts.name))
+
+    # ---------------------------------------------------------------- Load data
+    train_spec = opts.datasets.train
+    loader_opt = train_spec.loader
+    train_set = _build_dataset(train_spec, "datasets.train", opts.manual_seed)
+    sampler = EnlargedSampler(
+        len(train_set),
+        world_size,
+        rank,
+        loader_opt.dataset_enlarge_ratio,
+        seed=opts.manual_seed,
+        shuffle=loader_opt.use_shuffle,
+    )
+    batch_size = loader_opt.batch_size_per_gpu
+    iters_per_epoch = len(sampler) // batch_size
+    if iters_per_epoch == 0:
+        raise RuntimeError(
+            f"datasets.train: {len(train_set)} images are fewer than one batch of {batch_size} per process."
+        )
+    workers = loader_opt.num_worker_per_gpu
+    train_loader = DataLoader(
+        train_set,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda" if loader_opt.pin_memory is None else loader_opt.pin_memory,
+        persistent_workers=workers > 0 and loader_opt.persistent_workers,
+        prefetch_factor=loader_opt.prefetch_factor if workers > 0 else None,
+        generator=torch.Generator(),  # keeps the global torch RNG (G's noise) independent of loader restarts
+    )
+    val_loaders = {}
+    for phase, spec in opts.datasets.items():
+        if phase.startswith("val") and opts.val is not None:
+            val_set = _build_dataset(spec, f"datasets.{phase}", opts.manual_seed)
+            loader = DataLoader(
+                val_set,
+                batch_size=spec.loader.batch_size_per_gpu,
+                shuffle=False,
+                num_workers=spec.loader.num_worker_per_gpu,
+            )
+            loader.dataset_name = spec.get("name") or phase
+            val_loaders[phase] = loader
+    logger.info(
+        "Training set: %d images, %d iterations per epoch (batch %d x %d processes)",
+        len(train_set),
+        iters_per_epoch,
+        batch_size,
+        world_size,
+    )
+
+    # ---------------------------------------------------------------- Build networks
+    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+
+    def build(key: str) -> nn.Module | None:
+        if opts[key] is None:
+            return None
+        net = ARCHS.build(opts[key], where=key).to(device, memory_format=memory_format)
+        suffix = key.removeprefix("network_")
+        pretrain = opts.path[f"pretrain_network_{suffix}"]
+        if pretrain:
+            load_weights(
+                net,
+                pretrain,
+                param_key=opts.path[f"param_key_{suffix}"] or "auto",
+                strict=opts.path[f"strict_load_{suffix}"] is not False,
+            )
+            logger.info("%s: loaded %s", key, pretrain)
+        return net
+
+    net_g = build("network_g")
+    net_g_ema = ARCHS.build(opts.network_g, where="network_g").to(
+        "cpu" if t.ema_on_cpu else device, memory_format=memory_format
+    )
+    net_g_ema.load_state_dict(net_g.state_dict())
+    if opts.path.pretrain_network_g:  # the reference loads net_g_ema from the same file with params_ema
+        with contextlib.suppress(KeyError, RuntimeError, ValueError):
+            load_weights(net_g_ema, opts.path.pretrain_network_g, param_key="params_ema")
+    net_g_ema.eval().requires_grad_(False)
+    net_d = build("network_d")
+    components = {}
+    if opts.network_d_left_eye is not None:
+        components = {part: build(f"network_d_{part}") for part in COMPONENTS}
+    identity = None
+    if t.identity_weight > 0:
+        pretrain = opts.path.pretrain_network_identity
+        if pretrain and not Path(pretrain).is_file() and t.skip_losses_without_weights:
+            logger.info("identity loss: OFF (ArcFace weights %s not found; skip_losses_without_weights)", pretrain)
+        else:
+            identity = build("network_identity").eval().requires_grad_(False)
+            if not pretrain:
+                logger.warning("network_identity has no pretrain_network_identity: identity loss uses a RANDOM ArcFace")
+    nets = Nets(net_g, net_g_ema, net_d, components, identity)
+    for net in nets.trained().values():
+        dist.broadcast_params(net)
+    logger.info(
+        "net_g %s: %.2fM parameters (%.2fM trainable)",
+        type(net_g).__name__,
+        sum(p.numel() for p in net_g.parameters()) / 1e6,
+        sum(p.numel() for p in net_g.parameters() if p.requires_grad) / 1e6,
+    )
+
+    # ---------------------------------------------------------------- Build losses
+    def loss(key: str) -> nn.Module | None:
+        return None if t[key] is None else LOSSES.build(t[key], where=f"train.{key}").to(device)
+
+    perceptual = None
+    if t.perceptual_opt is not None:
+        vgg_weights = t.perceptual_opt.get("vgg_weights", "vgg19-dcbb9e9d")
+        if t.skip_losses_without_weights and not _vgg_available(vgg_weights):
+            logger.info(
+                "perceptual/style loss: OFF (VGG19 weights %s not found; skip_losses_without_weights)", vgg_weights
+            )
+        else:
+            perceptual = loss("perceptual_opt").to(memory_format=memory_format)
+    crit = Criteria(
+        pixel=loss("pixel_opt"),
+        l1=loss("L1_opt"),
+        perceptual=perceptual,
+        gan=loss("gan_opt"),
+        component=loss("gan_component_opt"),
+    )
+    logger.info(
+        "Losses: %s",
+        ", ".join(f"{k}={'on' if v is not None else 'off'}" for k, v in vars(crit).items())
+        + f", pyramid={t.pyramid_loss_weight}, comp_style={t.comp_style_weight}"
+        + f", identity={'on' if identity else 'off'}",
+    )
+
+    # ---------------------------------------------------------------- Optimizers and schedulers
+    optimizers = {"net_g": build_optimizer(net_g.parameters(), _optim_spec(t.optim_g, (0.0, 0.99)), "train.optim_g")}
+    if net_d is not None:
+        optimizers["net_d"] = build_optimizer(
+            net_d.parameters(),
+            _optim_spec(t.optim_d, (0.0, 0.99), t.net_d_reg_every, scale_lr=t.d_lr_scaling == "stylegan2"),
+            "train.optim_d",
+        )
+    for part, net in components.items():
+        optimizers[f"net_d_{part}"] = build_optimizer(
+            net.parameters(), _optim_spec(t.optim_component, (0.9, 0.99)), "train.optim_component"
+        )
+    schedulers = (
+        {k: build_scheduler(o, t.scheduler, "train.scheduler") for k, o in optimizers.items()} if t.scheduler else {}
+    )
+    amp_dtype = torch.bfloat16 if t.amp.dtype == "bfloat16" else torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=t.amp.enabled and amp_dtype == torch.float16)
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=t.amp.enabled)
+
+    g_forward = torch.compile(net_g) if t.compile else net_g
+    face_size = opts.network_g.get("out_size", 512)
+    step = Step(opts, crit, optimizers, scaler, autocast, g_forward, face_size)
+
+    # ---------------------------------------------------------------- Resume
+    it, epoch, batch_in_epoch, best, nonfinite = 0, 0, 0, {}, 0
+    if state is not None:
+        for key, net in nets.trained().items():
+            net.load_state_dict(state["nets"][key])
+        net_g_ema.load_state_dict(state["nets"]["net_g_ema"])
+        for key, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][key])
+        for key, sched in schedulers.items():
+            sched.load_state_dict(state["schedulers"][key])
+        scaler.load_state_dict(state["scaler"])
+        it, epoch, batch_in_epoch = state["iter"], state["epoch"], state["batch_in_epoch"]
+        best, nonfinite = state["best"], state["nonfinite"]
+        if state["world_size"] == world_size:
+            _set_rng_state(state["rng"][rank])
+        else:
+            logger.warning(
+                "resuming with %d processes instead of %d: RNG streams are reseeded", world_size, state["world_size"]
+            )
+            _seed_everything(opts.manual_seed + rank + it)
+        logger.info("Resumed from %s at iteration %d (epoch %d, batch %d)", resume_path, it, epoch, batch_in_epoch)
+
+    def save(it: int) -> None:
+        rng = [_rng_state()]
+        if dist.is_dist():
+            rng = [None] * world_size
+            torch.distributed.all_gather_object(rng, _rng_state())
+        if not dist.is_main():
+            return
+        models = exp / "models"
+        atomic_save({"params": net_g.state_dict(), "params_ema": net_g_ema.state_dict()}, models / f"net_g_{it}.pth")
+        for key, net in nets.trained().items():
+            if key != "net_g":
+                atomic_save({"params": net.state_dict()}, models / f"{key}_{it}.pth")
+        atomic_save(
+            {
+                "iter": it,
+                "epoch": epoch,
+                "batch_in_epoch": batch_in_epoch,
+                "world_size": world_size,
+                "nets": {**{k: n.state_dict() for k, n in nets.trained().items()}, "net_g_ema": net_g_ema.state_dict()},
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "schedulers": {k: s_.state_dict() for k, s_ in schedulers.items()},
+                "scaler": scaler.state_dict(),
+                "rng": rng,
+                "best": best,
+                "nonfinite": nonfinite,
+                "options": opts.to_dict(),
+            },
+            exp / "training_states" / f"{it}.state",
+        )
+        prune_checkpoints(exp, opts.logger.keep_checkpoints)
+        logger.info("Saved models and training state at iteration %d", it)
+
+    # ---------------------------------------------------------------- Train
+    logger.info("Start training from iteration %d to %d", it, t.total_iter)
+    first_validation = True
+    last_val: dict = {}
+    window: dict[str, torch.Tensor] = {}
+    window_iters, iter_time, data_time, start = 0, 0.0, 0.0, time.time()
+    start_it = it
+    while it < t.total_iter:
+        sampler.set_epoch(epoch, start=batch_in_epoch * batch_size)
+        tic = time.time()
+        for batch in train_loader:
+            it += 1
+            batch_in_epoch += 1
+            data_time += time.time() - tic
+            update_learning_rate(list(optimizers.values()), list(schedulers.values()), it, t.warmup_iter)
+            if t.remove_pyramid_loss is not None and it > t.remove_pyramid_loss and not step.pyramid_removed:
+                # The reference keeps a 1e-12 pyramid weight so DDP finds every parameter used; we stop computing the
+                # pyramid and freeze the toRGB layers instead (they do not affect the final image).
+                step.pyramid_removed = True
+                if t.pyramid_loss_weight > 0:
+                    net_g.toRGB.requires_grad_(False)
+                    logger.info("Iteration %d: pyramid loss removed (toRGB layers frozen)", it)
+
+            lq = batch["lq"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            gt = batch["gt"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            boxes = {}
+            if components:
+                boxes = {f"loc_{p}": batch[f"loc_{p}"].to(device) for p in COMPONENTS}
+
+            output, crops, g_log, g_ok = generator_step(nets, step, lq, gt, boxes, it)
+            update_ema(net_g_ema, net_g, t.ema_decay)
+            d_log, d_ok = discriminator_step(nets, step, output, gt, crops, it)
+
+            # ---------------- guard against non-finite losses
+            if g_ok and d_ok:
+                nonfinite = 0
+            else:
+                nonfinite += 1
+                logger.warning(
+                    "Iteration %d: non-finite loss (%s); step skipped (%d in a row)",
+                    it,
+                    ", ".join(k for k, v in {**g_log, **d_log}.items() if not torch.isfinite(v).all()),
+                    nonfinite,
+                )
+                if nonfinite >= t.max_nonfinite_steps:
+                    raise RuntimeError(
+                        f"{nonfinite} non-finite losses in a row at iteration {it}: training stopped. The last saved "
+                        f"checkpoint in {exp} is intact; lower the learning rate or check the data, then --auto_resume."
+                    )
+
+            # ---------------- log
+            for k, v in {**g_log, **d_log}.items():
+                v = v.detach().float()
+                if torch.isfinite(v).all():
+                    window[k] = window.get(k, 0) + v
+            window_iters += 1
+            iter_time = time.time() - start
+            if it % opts.logger.print_freq == 0 or it == t.total_iter:
+                means = dist.reduce_mean({k: v / window_iters for k, v in window.items()})
+                done = it - start_it
+                eta = datetime.timedelta(seconds=int(iter_time / max(done, 1) * (t.total_iter - it)))
+                lrs = ",".join(f"{g['lr']:.3e}" for g in optimizers["net_g"].param_groups)
+                logger.info(
+                    "[%s..][epoch:%3d, iter:%8d, lr:(%s)] [eta: %s, time (data): %.3f (%.3f)] %s",
+                    opts.name[:5],
+                    epoch,
+                    it,
+                    lrs,
+                    eta,
+                    iter_time / max(done, 1),
+                    data_time / max(done, 1),
+                    " ".join(f"{k}: {v:.4e}" for k, v in means.items()),
+                )
+                if tb is not None:
+                    for k, v in means.items():
+                        tb.add_scalar(k, v, it)
+                    tb.add_scalar("lr/net_g", optimizers["net_g"].param_groups[0]["lr"], it)
+                window, window_iters = {}, 0
+
+            # ---------------- save
+            epoch_done = batch_in_epoch >= iters_per_epoch
+            if epoch_done:  # the saved position says "next epoch, first batch"
+                epoch, batch_in_epoch = epoch + 1, 0
+            if it % opts.logger.save_checkpoint_freq == 0 or it == t.total_iter:
+                save(it)
+
+            # ---------------- validate
+            if val_loaders and (it % opts.val.val_freq == 0 or it == t.total_iter):
+                if dist.is_main():
+                    last_val = validate(net_g_ema, val_loaders, opts, it, device, exp, tb, first_validation, best)
+                    first_validation = False
+                dist.barrier()
+            tic = time.time()
+            if it >= t.total_iter or epoch_done:
+                break
+
+    # ---------------------------------------------------------------- Done
+    if dist.is_main():
+        atomic_save(
+            {"params": net_g.state_dict(), "params_ema": net_g_ema.state_dict()}, exp / "models" / "net_g_latest.pth"
+        )
+        for name, line in last_val.items():
+            summary = ", ".join(f"{k} {v:.4f}" for k, v in line["restored"].items())
+            first = _first_input_scores(exp / "metrics.jsonl", name)
+            if first:
+                summary += " | degraded input: " + ", ".join(f"{k} {v:.4f}" for k, v in first.items())
+                if "psnr" in first and "psnr" in line["restored"]:
+                    summary += f" | PSNR gain {line['restored']['psnr'] - first['psnr']:+.2f} dB"
+            logger.info("Final validation on %s: %s", name, summary)
+    logger.info("End of training at iteration %d (%s).", it, datetime.timedelta(seconds=int(time.time() - start)))
+    if tb is not None:
+        tb.close()
+    if dist.is_dist():
+        dist.barrier()
+        torch.distributed.destroy_process_group()
+    return {"iter": it, "exp": exp, "validation": last_val}
+
+
+def _optim_spec(
+    spec: Options, default_betas: tuple[float, float], lazy_reg_every: int = 0, scale_lr: bool = False
+) -> dict:
+    """The optimizer block with the official betas when none are given.
+
+    With lazy R1 every k iterations, StyleGAN2 scales betas by c = k/(k+1) and the lr by c. The reference scales the
+    betas but, through a param-group override, not the lr (spec 4.1): d_lr_scaling "official" reproduces that.
+    """
+    spec = dict(spec)
+    betas = tuple(float(b) for b in spec.get("betas", default_betas))
+    if lazy_reg_every > 0:
+        c = lazy_reg_every / (lazy_reg_every + 1)
+        betas = tuple(b**c for b in betas)
+        if scale_lr:
+            spec["lr"] = float(spec["lr"]) * c
+    spec["betas"] = betas
+    return spec
+
+
+def _first_input_scores(metrics_file: Path, name: str) -> dict | None:
+    if not metrics_file.is_file():
+        return None
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("dataset") == name and "input" in record:
+            return record["input"]
+    return None
+
+
+def _vgg_available(weights: str | None) -> bool:
+    if weights is None:
+        return True
+    if Path(weights).suffix:
+        return Path(weights).is_file()
+    try:
+        get_weights_path(weights, download=False)
+        return True
+    except WeightsNotFoundError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -707,6 +707,7 @@ def measure_latency(
     device: str | torch.device = "cpu",
     out_size: int = 512,
     channel_multiplier: int = 2,
+    narrow: float = 1,
     batch_size: int = 1,
     num_warmup: int = 1,
     num_iters: int = 3,
@@ -715,13 +716,14 @@ def measure_latency(
     """Per-face latency of the restoration step (generator forward + pre/post-processing) on aligned crops.
 
     A randomly initialised GFPGANv1Clean of the official shape (512 px, channel multiplier 2 = v1.3/v1.4) is timed;
-    weights do not change the cost. Returns ``{"ms_per_face", "faces_per_s", "batch_size", "num_iters"}`` (median
-    over ``num_iters`` timed batches after ``num_warmup`` untimed ones).
+    weights do not change the cost (``out_size``/``channel_multiplier``/``narrow`` shrink it for smoke tests).
+    Returns ``{"ms_per_face", "faces_per_s", "batch_size", "num_iters"}`` (median over ``num_iters`` timed batches
+    after ``num_warmup`` untimed ones).
     """
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     torch.manual_seed(0)
-    net = _build_generator("clean", dict(out_size=out_size, channel_multiplier=channel_multiplier))
+    net = _build_generator("clean", dict(out_size=out_size, channel_multiplier=channel_multiplier, narrow=narrow))
     restorer = FaceRestorer(net=net, device=device, dtype=dtype, batch_size=batch_size, use_parse=False)
     rng = np.random.default_rng(0)
     faces = [rng.integers(0, 256, (out_size, out_size, 3), dtype=np.uint8) for _ in range(batch_size)]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gfpgan.archs.ops import SQRT2, FusedLeakyReLU, ScaledLeakyReLU, channels_for, check_out_size
+from gfpgan.archs.ops import SQRT2, ChannelsLastSafe, FusedLeakyReLU, ScaledLeakyReLU, channels_for, check_out_size
 from gfpgan.archs.stylegan2 import ConvLayer, EqualConv2d, EqualLinear, ResBlock, StyleGAN2Generator
 from gfpgan.archs.stylegan2_bilinear import ConvLayerBilinear, ResBlockBilinear, StyleGAN2GeneratorBilinear
 from gfpgan.archs.stylegan2_clean import StyleGAN2GeneratorClean
@@ -220,7 +220,7 @@ class ResBlockClean(nn.Module):
 # GFP-GAN
 
 
-class _GFPGANBase(nn.Module):
+class _GFPGANBase(ChannelsLastSafe):
     """Encoder / condition / decoder wiring shared by the three GFP-GAN families.
 
     Subclasses set: conv_body_first, conv_body_down, final_conv, conv_body_up, toRGB, final_linear, stylegan_decoder,

@@ -23,6 +23,7 @@ __all__ = [
     "FusedLeakyReLU",
     "ScaledLeakyReLU",
     "channels_for",
+    "ChannelsLastSafe",
     "check_out_size",
     "fused_leaky_relu",
     "make_resample_kernel",
@@ -165,3 +166,21 @@ class ScaledLeakyReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(x, self.negative_slope) * SQRT2
+
+
+class ChannelsLastSafe(nn.Module):
+    """``module.to(memory_format=torch.channels_last)`` that works with the 5-D modulated-conv weights.
+
+    PyTorch applies the memory format to every 4-D and 5-D parameter, and a 5-D tensor has no ``channels_last``
+    layout (RuntimeError upstream too). Here device/dtype moves happen as usual and the format is applied to the
+    4-D parameters and buffers only (the 5-D weights are reshaped per call anyway).
+    """
+
+    def to(self, *args, **kwargs):  # type: ignore[override]
+        memory_format = kwargs.pop("memory_format", None)
+        module = super().to(*args, **kwargs) if (args or kwargs) else self
+        if memory_format is not None:
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                if tensor.ndim == 4:
+                    tensor.data = tensor.data.contiguous(memory_format=memory_format)
+        return module

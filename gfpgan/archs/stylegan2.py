@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from gfpgan.archs.ops import (
     SQRT2,
+    ChannelsLastSafe,
     FIRFilter,
     FusedLeakyReLU,
     ScaledLeakyReLU,
@@ -313,7 +314,7 @@ class ConstantInput(nn.Module):
 # Generator logic shared by every family
 
 
-class StyleGAN2Base(nn.Module):
+class StyleGAN2Base(ChannelsLastSafe):
     """Mapping, style mixing, truncation, noise and synthesis shared by all StyleGAN2 generator families.
 
     Subclasses create ``style_mlp`` and call ``_build_synthesis`` with their StyleConv / ToRGB factories, which creates

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -103,7 +104,9 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = 17, exampl
     size = _out_size(net)
     wrapper = NoiseFreeGenerator(net).eval().to("cpu", torch.float32)
     example = torch.zeros(example_batch, 3, size, size)
-    with _export_friendly_modulated_conv(), torch.no_grad():
+    with _export_friendly_modulated_conv(), torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of dynamo, which needs onnxscript (see the module doc).
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             wrapper,
             (example,),

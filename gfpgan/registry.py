@@ -68,7 +68,9 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin is typing.Literal:
         if value in args:
             return value
-        raise OptionError(f"{where}: {value!r} is not one of {list(args)}.{suggest(str(value), [str(a) for a in args])}")
+        raise OptionError(
+            f"{where}: {value!r} is not one of {list(args)}.{suggest(str(value), [str(a) for a in args])}"
+        )
     if annotation is type(None):
         if value is None:
             return None
@@ -178,7 +180,9 @@ def check_kwargs(obj: Callable, kwargs: Mapping[str, Any], where: str, provided:
                 f"Known options: {', '.join(named) or '(none)'}."
             )
         out[key] = coerce(value, hints.get(key, inspect.Parameter.empty), f"{where}.{key}")
-    missing = [n for n, p in named.items() if p.default is inspect.Parameter.empty and n not in out and n not in provided]
+    missing = [
+        n for n, p in named.items() if p.default is inspect.Parameter.empty and n not in out and n not in provided
+    ]
     if missing:
         raise OptionError(f"{where}: missing required option(s) {', '.join(missing)} for {label}{signature}.")
     return out
@@ -227,6 +231,8 @@ class Registry:
             raise OptionError(f"{where}: missing 'type' (one of: {', '.join(sorted(self._objects))}).")
         obj = self.get(spec["type"], where=f"{where}.type")
         kwargs = {k: v for k, v in spec.items() if k != "type"}
+        if not inspect.isclass(obj):  # a function's remaining parameters are its call-time inputs (e.g. images)
+            provided = tuple(provided) + tuple(inspect.signature(obj).parameters)
         return obj, check_kwargs(obj, kwargs, where, provided=provided)
 
     def build(self, spec: Mapping[str, Any], where: str, **provided: Any) -> Any:
@@ -262,13 +268,15 @@ METRICS = Registry("metric")
 
 
 def _main() -> None:
+    # Run as `python -m gfpgan.registry`, this file is a second module (__main__): list the package's registries.
     import gfpgan  # noqa: F401  (imports every module that registers something)
+    from gfpgan import registry
 
-    for registry in (ARCHS, LOSSES, DATASETS, METRICS):
-        print(f"{registry.kind}s ({len(registry)}):")
-        for name in registry:
-            obj = registry._objects[name]
-            signature, _ = _signature(obj)
+    for title, reg in (("archs", registry.ARCHS), ("losses", registry.LOSSES), ("datasets", registry.DATASETS),
+                       ("metrics", registry.METRICS)):  # fmt: skip
+        print(f"{title} ({len(reg)}):")
+        for name in reg:
+            signature, _ = _signature(reg._objects[name])
             params = [p for n, p in signature.parameters.items() if n != "self"]
             print(f"  {name}({', '.join(str(p) for p in params)})")
 

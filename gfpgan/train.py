@@ -635,6 +635,9 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
         logger.info("Resumed from %s at iteration %d (epoch %d, batch %d)", resume_path, it, epoch, batch_in_epoch)
 
     def save(it: int) -> None:
+        dist.check_same_across_ranks({**nets.trained(), "net_g_ema": net_g_ema})
+        if dist.is_dist():
+            logger.info("Iteration %d: parameters identical across %d processes", it, world_size)
         rng = [_rng_state()]
         if dist.is_dist():
             rng = [None] * world_size

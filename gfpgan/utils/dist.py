@@ -116,3 +116,22 @@ def reduce_mean(values: dict[str, torch.Tensor]) -> dict[str, float]:
         dist.all_reduce(stacked)
         stacked /= get_world_size()
     return dict(zip(keys, stacked.tolist()))
+
+
+def check_same_across_ranks(modules: dict[str, torch.nn.Module]) -> None:
+    """Raise if any module's parameters differ between ranks (a cheap float64 checksum per module).
+
+    Called at every checkpoint: gradient averaging keeps replicas identical, and a divergence (e.g. a rank that skipped
+    a step) must stop training rather than be saved silently.
+    """
+    if not is_dist():
+        return
+    sums = torch.stack(
+        [torch.stack([p.detach().double().sum() for p in m.parameters()]).sum() for m in modules.values()]
+    ).cpu()
+    gathered = [torch.empty_like(sums) for _ in range(get_world_size())]
+    dist.all_gather_object(gathered, sums)
+    for rank, other in enumerate(gathered):
+        if not torch.equal(other, sums):
+            bad = [name for name, a, b in zip(modules, sums.tolist(), other.tolist()) if a != b]
+            raise RuntimeError(f"parameters of {', '.join(bad)} differ between rank {get_rank()} and rank {rank}.")

@@ -40,11 +40,15 @@ def parse_key(key: SampleKey, default_epoch: int) -> tuple[int, int]:
 
 def to_tensor(img: np.ndarray, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> torch.Tensor:
     """(H, W, 3) float32 BGR numpy -> (3, H, W) float32 RGB tensor, normalised ``(x - mean) / std`` if given."""
-    if img.shape[2] == 3:
-        img = img[:, :, ::-1]
-    if mean is not None and std is not None:
-        img = (img - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+    planes = cv2.split(np.ascontiguousarray(img, dtype=np.float32))[::-1]  # contiguous R, G, B planes
+    out = np.empty((len(planes), *img.shape[:2]), np.float32)
+    for c, plane in enumerate(planes):
+        if mean is not None and std is not None:
+            np.subtract(plane, np.float32(mean[c]), out=out[c])
+            np.divide(out[c], np.float32(std[c]), out=out[c])
+        else:
+            out[c] = plane
+    return torch.from_numpy(out)
 
 
 def read_with_skip(store: ImageStore, index: int, skip_bad_images: bool, dataset: Any) -> tuple[int, np.ndarray]:

@@ -5,7 +5,7 @@ clothes, ears, a shaded face with skin texture and blush, brows, almond eyes wit
 nose with nostrils, lips with an optional open smile showing teeth, global lighting and film grain. The layout follows
 FFHQ's alignment (eyes at ~47% height, mouth at ~72%), so the same component boxes convention applies.
 
-Rendering is vectorised (OpenCV primitives + numpy compositing) at ``max(size, 128)`` px and area-downsampled, so
+Rendering is vectorised (OpenCV primitives + numpy compositing) at twice the size (at least 64 px) below 128 px and area-downsampled, so
 32-64 px faces stay recognisable. The written components are exact: ``[cx, cy, half_len]`` per eye/mouth in the
 output image's pixel coordinates (pixel centres at integers), half_len following the official rule
 (half the feature width, at least 16 px at 512 scale).
@@ -106,7 +106,7 @@ def _arc(cx: float, cy: float, half_w: float, height: float, n: int = 16) -> np.
 def render_face(rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict[str, tuple[float, float, float]]]:
     """Draw one face. Returns ``((size, size, 3) uint8 BGR, components)`` with components ``{part: (cx, cy, half_len)}``
     in output pixel coordinates."""
-    n = max(size, 128)
+    n = max(2 * size, 64) if size <= 64 else size  # supersampled below 128 px
     cv = _Canvas(n)
     x, y = cv.x, cv.y
     u = rng.uniform

@@ -6,9 +6,9 @@ nose with nostrils, lips with an optional open smile showing teeth, global light
 FFHQ's alignment (eyes at ~47% height, mouth at ~72%), so the same component boxes convention applies.
 
 Rendering is vectorised (OpenCV primitives + numpy compositing), supersampled 2x (at least 64 px) below 128 px
-and area-downsampled, so 32-64 px faces stay recognisable. The written components are exact: ``[cx, cy, half_len]`` per eye/mouth in the
-output image's pixel coordinates (pixel centres at integers), half_len following the official rule
-(half the feature width, at least 16 px at 512 scale).
+and area-downsampled, so 32-64 px faces stay recognisable. The written components are exact: ``[cx, cy, half_len]``
+per eye/mouth in the output image's pixel coordinates (pixel centres at integers), half_len following the official
+rule (half the feature width, at least 16 px at 512 scale).
 """
 
 from __future__ import annotations

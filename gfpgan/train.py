@@ -551,7 +551,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
             if not pretrain:
                 logger.warning("network_identity has no pretrain_network_identity: identity loss uses a RANDOM ArcFace")
     nets = Nets(net_g, net_g_ema, net_d, components, identity)
-    for net in nets.trained().values():
+    for net in [*nets.trained().values(), net_g_ema]:  # every replica starts from rank 0's weights
         dist.broadcast_params(net)
     logger.info(
         "net_g %s: %.2fM parameters (%.2fM trainable)",

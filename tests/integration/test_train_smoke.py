@@ -81,8 +81,8 @@ def test_nonfinite_losses_stop_training_cleanly(workdir, monkeypatch):
 
     monkeypatch.setattr(L1Loss, "forward", nan_after_two)
     overrides = ["name=nonfinite", "train.total_iter=6", "train.max_nonfinite_steps=2", "logger.save_checkpoint_freq=1",
-                 "train.L1_opt=~", "train.pyramid_loss_weight=0", "train.comp_style_weight=0", "train.identity_weight=0",
-                 "val=~"]  # fmt: skip
+                 "train.L1_opt=~", "train.pyramid_loss_weight=0", "train.comp_style_weight=0",
+                 "train.identity_weight=0", "val=~"]  # fmt: skip
     with pytest.raises(RuntimeError, match="non-finite losses in a row at iteration 4"):
         run("options/smoke/train_gfpgan.yml", *overrides)
     latest = find_resume_state(workdir / "experiments" / "nonfinite" / "training_states")

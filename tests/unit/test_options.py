@@ -112,7 +112,8 @@ train:
     criterion: l1
   gan_opt: {type: GANLoss, gan_type: wgan_softplus, loss_weight: !!float 1e-1}
   r1_reg_weight: 10
-  gan_component_opt: {type: GANLoss, gan_type: vanilla, real_label_val: 1.0, fake_label_val: 0.0, loss_weight: !!float 1}
+  gan_component_opt:
+    {type: GANLoss, gan_type: vanilla, real_label_val: 1.0, fake_label_val: 0.0, loss_weight: !!float 1}
   comp_style_weight: 200
   identity_weight: 10
   net_d_iters: 1

@@ -21,9 +21,11 @@ def _free_port() -> int:
 
 
 def torchrun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={_free_port()}", str(REPO / "train.py"), "-opt", str(REPO / "options/smoke/train_gfpgan.yml"), "--launcher", "pytorch",
-           "--set", "name=ddp", "val=~", "logger.use_tb_logger=false", "logger.save_checkpoint_freq=2", *args]  # fmt: skip
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+        str(REPO / "train.py"), "-opt", str(REPO / "options/smoke/train_gfpgan.yml"), "--launcher", "pytorch",
+        "--set", "name=ddp", "val=~", "logger.use_tb_logger=false", "logger.save_checkpoint_freq=2", *args,
+    ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 

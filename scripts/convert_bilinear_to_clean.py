@@ -38,6 +38,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _structure_from_state(state: dict[str, torch.Tensor]) -> dict:
+    """num_style_feat, num_mlp, different_w and sft_half as stored in a GFPGANBilinear state dict."""
+    num_style_feat = state["stylegan_decoder.style_conv1.modulated_conv.modulation.weight"].shape[1]
+    num_mlp = sum(1 for k in state if k.startswith("stylegan_decoder.style_mlp.") and k.endswith(".weight"))
+    unet_channels = state["toRGB.0.weight"].shape[1]
+    if "condition_scale.0.2.weight" in state:
+        modulation = "cs-sft" if state["condition_scale.0.2.weight"].shape[0] == unet_channels else "sft"
+    else:
+        modulation = "none"
+    return dict(
+        num_style_feat=num_style_feat,
+        num_mlp=num_mlp,
+        different_w=state["final_linear.weight"].shape[0] != num_style_feat,
+        modulation=modulation,
+        input_is_latent=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -56,16 +74,14 @@ def main(argv: list[str] | None = None) -> int:
             out_size=args.out_size,
             channel_multiplier=args.channel_multiplier,
             narrow=args.narrow,
-            input_is_latent=True,
-            different_w=True,
-            sft_half=True,
             fix_decoder=False,
+            **_structure_from_state(state),
         )
         try:
             src = load_weights(GFPGANBilinear(**common, lr_mlp=args.lr_mlp), state).eval()
             dst = load_weights(GFPGANv1Clean(**common), clean).eval()
         except CheckpointError as e:
-            print(f"error: --verify builds sft_half/different_w/input_is_latent models: {e}", file=sys.stderr)
+            print(f"error: --verify could not build the models from the given options: {e}", file=sys.stderr)
             return 2
         x = torch.rand(1, 3, args.out_size, args.out_size, generator=torch.Generator().manual_seed(0)) * 2 - 1
         with torch.no_grad():

@@ -466,8 +466,9 @@ def _collect_paths(opts: dict, report: Report) -> None:
     g = opts["network_g"]
     if g and g.get("decoder_load_path"):
         need("network_g.decoder_load_path", g["decoder_load_path"])
+    optional = {"pretrain_network_identity"} if opts["train"]["skip_losses_without_weights"] else set()
     for key, value in opts["path"].items():
-        if key.startswith("pretrain_network_") or key == "resume_state":
+        if (key.startswith("pretrain_network_") or key == "resume_state") and key not in optional:
             need(f"path.{key}", value)
 
 

@@ -10,6 +10,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
+# The suite runs tiny networks: intra-op threads cost more than they give, and a single thread keeps float reductions
+# in one order from run to run.
+torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():

@@ -12,4 +12,5 @@ from gfpgan.archs import (  # noqa: F401  (registration)
     stylegan2,
     stylegan2_bilinear,
     stylegan2_clean,
+    vgg,
 )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pkgutil
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -107,9 +109,11 @@ def test_functions_are_bound_with_partial():
 def test_every_module_is_imported_by_the_package():
     """Registration is explicit: every module of the registering packages must be imported by `import gfpgan`."""
     for package in (gfpgan.archs, gfpgan.losses, gfpgan.data, gfpgan.metrics):
+        init = Path(package.__file__).read_text()
         for info in pkgutil.iter_modules(package.__path__):
             name = f"{package.__name__}.{info.name}"
             assert name in sys.modules, f"{name} is not imported by {package.__name__}/__init__.py"
+            assert re.search(rf"\b{info.name}\b", init), f"{package.__name__}/__init__.py does not import {info.name}"
 
 
 def test_registries_are_filled():

@@ -60,6 +60,18 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
             "torchvision VGG19 ImageNet weights (perceptual loss)",
         ),
         WeightFile(
+            "alexnet-owt-7be5be79.pth",
+            "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+            None,
+            "torchvision AlexNet ImageNet weights (LPIPS alex backbone)",
+        ),
+        WeightFile(
+            "vgg16-397923af.pth",
+            "https://download.pytorch.org/models/vgg16-397923af.pth",
+            None,
+            "torchvision VGG16 ImageNet weights (LPIPS vgg backbone)",
+        ),
+        WeightFile(
             "pt_inception-2015-12-05-6726825d.pth",
             "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
             None,

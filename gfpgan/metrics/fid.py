@@ -327,7 +327,7 @@ def save_fid_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, n
     )
 
 
-def _image_files(folder: str | os.PathLike) -> list[Path]:
+def image_files(folder: str | os.PathLike) -> list[Path]:
     exts = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in exts)
     if not files:
@@ -347,7 +347,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
 def iter_folder(folder: str | os.PathLike, limit: int | None = None) -> Iterator[np.ndarray]:
     """RGB uint8 images of a folder, sorted by name (at most ``limit``)."""
-    for path in _image_files(folder)[:limit]:
+    for path in image_files(folder)[:limit]:
         yield read_rgb(path)
 
 

@@ -1,0 +1,115 @@
+"""gfpgan-eval on tiny generated folders: table + protocol line, CSV/JSON outputs, pairing and size errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from test_metrics_seeded import seeded_images, seeded_state_dict  # noqa: E402
+
+from gfpgan.cli.evaluate import main  # noqa: E402
+from gfpgan.metrics import calculate_niqe, calculate_psnr  # noqa: E402
+
+
+def write_folder(folder: Path, images: list[np.ndarray], names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, img in zip(names, images):
+        cv2.imwrite(str(folder / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> tuple[Path, Path, list[np.ndarray], list[np.ndarray]]:
+    root = tmp_path_factory.mktemp("eval")
+    gt = seeded_images(40, 3, 100, 104)
+    rng = np.random.default_rng(41)
+    restored = [np.clip(g + rng.normal(0, 8, g.shape), 0, 255).astype(np.uint8) for g in gt]
+    write_folder(root / "gt", gt, ["a.png", "b.png", "c.png"])
+    write_folder(root / "restored", restored, ["a.png", "b.png", "c.png"])
+    return root / "restored", root / "gt", restored, gt
+
+
+@pytest.fixture(scope="module")
+def weight_files(tmp_path_factory) -> tuple[Path, Path]:
+    import lpips
+
+    from gfpgan.archs.arcface import ResNetArcFace
+
+    root = tmp_path_factory.mktemp("weights")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(net="alex", pretrained=False, pnet_rand=True, verbose=False)
+    torch.save(model.state_dict(), root / "lpips_alex.pth")
+    arcface = ResNetArcFace(block="IRBlock", layers=[2, 2, 2, 2], use_se=False)
+    torch.save(seeded_state_dict({k: tuple(v.shape) for k, v in arcface.state_dict().items()}, 6), root / "arc.pth")
+    return root / "lpips_alex.pth", root / "arc.pth"
+
+
+def test_full_reference_run_writes_table_csv_json(folders, weight_files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GFPGAN_OFFLINE", "1")
+    restored_dir, gt_dir, restored, gt = folders
+    lpips_file, arcface_file = weight_files
+    argv = ["--restored", str(restored_dir), "--gt", str(gt_dir), "--metrics", "psnr", "ssim", "niqe", "lpips", "deg"]
+    argv += ["--lpips-net", "alex", "--lpips-weights", str(lpips_file), "--arcface-weights", str(arcface_file)]
+    argv += ["--csv", str(tmp_path / "scores.csv"), "--json", str(tmp_path / "scores.json")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["LPIPS", "NIQE", "Deg", "PSNR", "SSIM"]  # Table 1 column order
+    assert out[1].startswith("restored")
+    assert out[2].startswith("protocol: lpips: ") and "N=3" in out[2] and "test_y_channel=False" in out[2]
+
+    report = json.loads((tmp_path / "scores.json").read_text())
+    assert set(report) == {"protocol", "summary", "per_image"}
+    assert report["protocol"]["num_images"] == 3 and report["protocol"]["metrics"]["lpips"]["net"] == "alex"
+    assert sorted(report["per_image"]) == ["a.png", "b.png", "c.png"]
+    expected_psnr = [calculate_psnr(r, g) for r, g in zip(restored, gt)]
+    assert [report["per_image"][n]["psnr"] for n in ("a.png", "b.png", "c.png")] == pytest.approx(expected_psnr)
+    assert report["summary"]["psnr"] == pytest.approx(np.mean(expected_psnr))
+    assert report["per_image"]["b.png"]["niqe"] == pytest.approx(calculate_niqe(restored[1]))
+
+    rows = list(csv.reader((tmp_path / "scores.csv").open()))
+    assert rows[0] == ["file", "lpips", "niqe", "deg", "psnr", "ssim"]
+    assert [r[0] for r in rows[1:]] == ["a.png", "b.png", "c.png"]
+    assert float(rows[1][4]) == pytest.approx(expected_psnr[0])
+
+
+def test_no_reference_run_without_gt(folders, capsys, tmp_path):
+    restored_dir, _, restored, _ = folders
+    assert main(["--restored", str(restored_dir), "--json", str(tmp_path / "nr.json")]) == 0  # default: NIQE only
+    assert capsys.readouterr().out.splitlines()[0].split() == ["NIQE"]
+    report = json.loads((tmp_path / "nr.json").read_text())
+    assert report["summary"]["niqe"] == pytest.approx(np.mean([calculate_niqe(r) for r in restored]))
+
+
+def test_unmatched_names_are_listed(folders, tmp_path):
+    restored_dir, _, _, gt = folders
+    write_folder(tmp_path / "gt", gt, ["a.png", "x.png", "y.png"])
+    with pytest.raises(SystemExit, match=r"(?s)2 restored without GT: b, c.*2 GT without restored: x, y"):
+        main(["--restored", str(restored_dir), "--gt", str(tmp_path / "gt"), "--metrics", "psnr"])
+
+
+def test_size_mismatch_is_reported(folders, tmp_path):
+    restored_dir, _, _, gt = folders
+    write_folder(tmp_path / "gt", [g[:96] for g in gt], ["a.png", "b.png", "c.png"])
+    with pytest.raises(
+        SystemExit, match=r"(?s)3 image pair\(s\) differ in size.*a.png \(100, 104\) vs a.png \(96, 104\)"
+    ):
+        main(["--restored", str(restored_dir), "--gt", str(tmp_path / "gt"), "--metrics", "ssim"])
+
+
+def test_argument_errors(folders, tmp_path):
+    restored_dir, _, _, _ = folders
+    with pytest.raises(SystemExit, match="psnr need --gt"):
+        main(["--restored", str(restored_dir), "--metrics", "psnr"])
+    with pytest.raises(SystemExit, match="FID without --gt needs --fid-stats"):
+        main(["--restored", str(restored_dir), "--metrics", "fid"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["--restored", str(tmp_path / "missing")])

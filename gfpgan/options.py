@@ -74,7 +74,9 @@ LOADER_FIELDS: dict[str, Field] = {
     "num_worker_per_gpu": Field(int, 4, "DataLoader workers per process"),
     "batch_size_per_gpu": Field(int, 1, "batch size per process"),
     "dataset_enlarge_ratio": Field(int, 1, "repeat the training set this many times per epoch"),
-    "prefetch_mode": Field(Literal["cpu", "cuda"] | None, None, "~ : plain DataLoader; cpu/cuda: prefetching"),
+    "prefetch_mode": Field(
+        Literal["cpu", "cuda"] | None, None, "BasicSR prefetchers; DataLoader workers prefetch here", compat_only=True
+    ),
     "num_prefetch_queue": Field(int, 1, "queue length of prefetch_mode cpu", compat_only=True),
     "pin_memory": Field(bool | None, None, "pin host memory; ~ = true on CUDA"),
     "persistent_workers": Field(bool, True, "keep workers alive across epochs"),
@@ -116,7 +118,10 @@ SCHEMA: dict[str, Any] = {
             **_path_fields,
             "resume_state": Field(str | None, None, "a training_states/<iter>.state file to resume from"),
             "ignore_resume_networks": Field(
-                list[str], [], "networks not restored on resume (frozen nets are reloaded from their pretrain files)"
+                list[str],
+                [],
+                "frozen networks (identity) are never in a training state; they always load from their pretrain file",
+                compat_only=True,
             ),
             "experiments_root": Field(str | None, None, "default experiments/<name>"),
         },
@@ -169,7 +174,7 @@ SCHEMA: dict[str, Any] = {
             "skip_losses_without_weights": Field(
                 bool, False, "drop perceptual/identity losses whose pretrained weights are absent (quickstart)"
             ),
-            "ema_on_cpu": Field(bool, False, "keep net_g_ema on the CPU (saves GPU memory)", compat_only=False),
+            "ema_on_cpu": Field(bool, False, "keep net_g_ema on the CPU (saves GPU memory)"),
         },
         "training schedule, losses and speed switches",
     ),
@@ -553,3 +558,55 @@ def apply_debug(opts: Options) -> None:
 def dump_options(opts: Mapping) -> str:
     """YAML text of resolved options (plain types, key order kept)."""
     return yaml.safe_dump(_plain(opts), sort_keys=False, default_flow_style=None, width=120)
+
+
+def reference_markdown() -> str:
+    """The option reference (docs/options.md), generated from SCHEMA: ``python -m gfpgan.options``."""
+    rows = ["| option | type | default | meaning |", "|---|---|---|---|"]
+
+    def type_name(t: Any) -> str:
+        return str(t).replace("typing.", "").replace("<class '", "").replace("'>", "").replace("|", "\\|")
+
+    def walk(schema: dict, prefix: str) -> None:
+        for key, entry in schema.items():
+            path = f"{prefix}{key}"
+            if isinstance(entry, Field):
+                default = "required" if entry.default is REQUIRED else f"`{entry.default!r}`"
+                doc = entry.doc + (" (accepted for compatibility; no effect)" if entry.compat_only else "")
+                rows.append(f"| `{path}` | {type_name(entry.type)} | {default} | {doc} |")
+            elif isinstance(entry, Section):
+                rows.append(f"| `{path}` | section{' (optional)' if entry.optional else ''} | | {entry.doc} |")
+                walk(entry.fields, f"{path}.")
+            elif isinstance(entry, Spec):
+                kind = entry.registry.kind if entry.registry else "/".join(entry.classes)
+                default = "required" if entry.default is REQUIRED else "~"
+                rows.append(f"| `{path}` | `{{type: <{kind}>, ...}}` | {default} | {entry.doc} |")
+            elif isinstance(entry, MapOf):
+                rows.append(f"| `{path}.<name>` | `{{type: <{entry.item.registry.kind}>, ...}}` | | {entry.doc} |")
+
+    walk(SCHEMA, "")
+    loader = ["| dataset key | type | default | meaning |", "|---|---|---|---|"]
+    for key, entry in LOADER_FIELDS.items():
+        loader.append(f"| `{key}` | {type_name(entry.type)} | `{entry.default!r}` | {entry.doc} |")
+    return "\n".join(
+        [
+            "# Option reference",
+            "",
+            "Generated from `gfpgan/options.py` (`python -m gfpgan.options > docs/options.md`). Blocks with a `type:`",
+            "are checked against the registered class's constructor: `python -m gfpgan.registry` lists them all.",
+            "Option files of the official GFPGAN/BasicSR trainer load unchanged.",
+            "",
+            *rows,
+            "",
+            "## Loader keys of a dataset block",
+            "",
+            "These sit in a `datasets.<phase>` block beside the dataset's own options and configure the DataLoader.",
+            "",
+            *loader,
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")

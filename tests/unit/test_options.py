@@ -234,3 +234,10 @@ def test_debug_and_dump_roundtrip(official):
     assert not opts.logger.use_tb_logger
     again = yaml.safe_load(dump_options(opts))
     assert again["train"]["optim_g"]["lr"] == pytest.approx(2e-3)
+
+
+def test_option_reference_doc_is_current():
+    from gfpgan.options import reference_markdown
+
+    doc = REPO / "docs" / "options.md"
+    assert doc.read_text() == reference_markdown(), "regenerate: python -m gfpgan.options > docs/options.md"

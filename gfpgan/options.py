@@ -8,6 +8,10 @@ marked so. Loading never executes anything: ``yaml.SafeLoader`` only.
     opts = load_options("options/train_gfpgan.yml", overrides=["train.optim_g.lr=1e-3"])
     opts.train.total_iter        # attribute access on the resolved options
     dump_options(opts)           # YAML text, as saved to experiments/<name>/options.yml
+
+Two kinds of option files: training files (``train`` section + ``datasets.train``; train.py) and test files (neither;
+at least one ``datasets.test*`` block; test.py). ``phase="auto"`` (the default) tells them apart by the ``train``
+section and the ``datasets.train`` block.
 """
 
 from __future__ import annotations
@@ -24,7 +28,16 @@ import yaml
 
 from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS, OptionError, Registry, check_kwargs, coerce, suggest
 
-__all__ = ["Options", "OptionError", "SCHEMA", "apply_overrides", "dump_options", "load_options", "validate"]
+__all__ = [
+    "Options",
+    "OptionError",
+    "SCHEMA",
+    "apply_overrides",
+    "detect_phase",
+    "dump_options",
+    "load_options",
+    "validate",
+]
 
 REQUIRED = object()
 
@@ -124,6 +137,7 @@ SCHEMA: dict[str, Any] = {
                 compat_only=True,
             ),
             "experiments_root": Field(str | None, None, "default experiments/<name>"),
+            "results_root": Field(str | None, None, "test.py outputs; default results/<name>"),
         },
         "paths of pretrained weights and resume state",
     ),
@@ -176,18 +190,18 @@ SCHEMA: dict[str, Any] = {
             ),
             "ema_on_cpu": Field(bool, False, "keep net_g_ema on the CPU (saves GPU memory)"),
         },
-        "training schedule, losses and speed switches",
+        "training schedule, losses and speed switches (required in training files; absent in test files)",
     ),
     "val": Section(
         {
             "val_freq": Field(int, 5000, "validate every val_freq iterations"),
-            "save_img": Field(bool, False, "save restored validation images"),
+            "save_img": Field(bool, False, "save restored validation / test images"),
             "suffix": Field(str | None, None, "suffix of saved image names"),
             "pbar": Field(bool, False, "progress bar during validation"),
             "num_log_images": Field(int, 4, "images in the tensorboard LQ/restored/GT grid"),
             "metrics": MapOf(Spec(METRICS), "metric name -> metric block"),
         },
-        "validation during training",
+        "validation during training; in test files the metrics and save_img of test.py",
         optional=True,
     ),
     "logger": Section(
@@ -471,26 +485,73 @@ def _collect_paths(opts: dict, report: Report) -> None:
     g = opts["network_g"]
     if g and g.get("decoder_load_path"):
         need("network_g.decoder_load_path", g["decoder_load_path"])
-    optional = {"pretrain_network_identity"} if opts["train"]["skip_losses_without_weights"] else set()
+    train = opts["train"]
+    optional = {"pretrain_network_identity"} if train and train["skip_losses_without_weights"] else set()
     for key, value in opts["path"].items():
         if (key.startswith("pretrain_network_") or key == "resume_state") and key not in optional:
             need(f"path.{key}", value)
 
 
-def validate(raw: dict, source: str = "<options>") -> tuple[Options, Report]:
+Phase = Literal["auto", "train", "test"]
+
+
+def detect_phase(raw: Mapping) -> Literal["train", "test"]:
+    """``"train"`` for a file with a ``train`` section or a ``datasets.train`` block, else ``"test"``."""
+    datasets = raw.get("datasets")
+    has_train_set = isinstance(datasets, Mapping) and "train" in datasets
+    return "train" if raw.get("train") is not None or has_train_set else "test"
+
+
+def _test_schema() -> dict[str, Any]:
+    """SCHEMA for test files: ``train`` optional (resolved to None when absent), ``param_key_g`` default auto."""
+    path = SCHEMA["path"]
+    fields = dict(path.fields)
+    fields["param_key_g"] = Field(
+        str | None, None, "key inside the checkpoint; ~ = auto (params_ema, params, raw); test files default to ~"
+    )
+    return {
+        **SCHEMA,
+        "path": Section(fields, path.doc, path.optional),
+        "train": Section(SCHEMA["train"].fields, SCHEMA["train"].doc, optional=True),
+    }
+
+
+def validate(raw: dict, source: str = "<options>", phase: Phase = "auto") -> tuple[Options, Report]:
     """Validate raw options (after overrides) against SCHEMA; return the resolved options and a report.
 
+    ``phase``: ``"train"`` (train.py: ``train`` and ``datasets.train`` required, training cross checks), ``"test"``
+    (test.py: neither required, at least one ``datasets.test*`` block) or ``"auto"`` (see ``detect_phase``).
     Errors (unknown keys, bad values, unknown names with a close match) raise OptionError. Missing files and names no
     module registers are collected in the report: a dry run prints them, a real run refuses to start on them.
     """
+    if phase not in ("auto", "train", "test"):
+        raise ValueError(f"phase must be 'auto', 'train' or 'test', got {phase!r}")
+    if phase == "auto":
+        phase = detect_phase(raw)
     report = Report()
     for key in raw:
         if key not in SCHEMA:
             raise OptionError(f"{source}: unknown top-level option {key!r}.{suggest(str(key), list(SCHEMA))}")
-    resolved = _resolve(raw, Section(SCHEMA), "", report, True)
-    _cross_checks(resolved, report)
+    schema = SCHEMA if phase == "train" else _test_schema()
+    resolved = _resolve(raw, Section(schema), "", report, True)
+    if phase == "train":
+        _cross_checks(resolved, report)
+    else:
+        _test_checks(resolved)
     _collect_paths(resolved, report)
     return _wrap(resolved), report
+
+
+def _test_checks(opts: dict) -> None:
+    """Cross-field checks of a test option file."""
+    if not any(phase.startswith("test") for phase in opts["datasets"]):
+        raise OptionError(
+            "datasets: a test option file (no train section) needs at least one test* dataset block (test, test_1, "
+            "...); a training file needs train and datasets.train."
+        )
+    val = opts["val"]
+    if val is None or not (val["metrics"] or val["save_img"]):
+        raise OptionError("val.metrics: a test option file needs at least one metric (or val.save_img: true).")
 
 
 def _cross_checks(opts: dict, report: Report) -> None:
@@ -532,11 +593,14 @@ def _cross_checks(opts: dict, report: Report) -> None:
         raise OptionError(f"train.ema_decay: must be in [0, 1), got {train['ema_decay']}.")
 
 
-def load_options(path: str | os.PathLike, overrides: Sequence[str] = (), debug: bool = False) -> tuple[Options, Report]:
-    """Read, override and validate an option file. ``debug`` applies the --debug changes (see ``apply_debug``)."""
+def load_options(
+    path: str | os.PathLike, overrides: Sequence[str] = (), debug: bool = False, phase: Phase = "auto"
+) -> tuple[Options, Report]:
+    """Read, override and validate an option file. ``debug`` applies the --debug changes (see ``apply_debug``);
+    ``phase`` as in ``validate`` (test.py passes "test")."""
     raw = apply_overrides(read_yaml(path), overrides)
     try:
-        opts, report = validate(raw, source=str(path))
+        opts, report = validate(raw, source=str(path), phase=phase)
     except OptionError as e:
         raise OptionError(f"{path}: {e}") from None
     if debug:
@@ -548,6 +612,8 @@ def apply_debug(opts: Options) -> None:
     """--debug: name prefixed ``debug_``, frequent logging/saving/validation, no tensorboard."""
     if not opts.name.startswith("debug_"):
         opts.name = f"debug_{opts.name}"
+    if opts.train is None:  # a test file: only the name changes
+        return
     opts.logger.print_freq = 1
     opts.logger.save_checkpoint_freq = 8
     opts.logger.use_tb_logger = False

@@ -1,0 +1,383 @@
+"""Test a generator checkpoint on the test sets of an option file (BasicSR's ``test.py``): restore, score, save.
+
+Every ``datasets.test*`` and ``datasets.val*`` block is restored by ``network_g`` loaded from
+``path.pretrain_network_g`` (key ``path.param_key_g``; ~ = params_ema, else params, else a raw state dict) with the
+generator's stored noise buffers (``randomize_noise=False``: the same input always gives the same output), in batches
+of the block's ``batch_size_per_gpu``, and scored with ``val.metrics``. Per set, in ``results/<name>/``:
+
+    <dataset>.json   {"protocol": {...}, "summary": {...}, "per_image": {...}}   (the gfpgan-eval layout)
+    <dataset>.csv    file, one column per per-image metric
+    visualization/<dataset>/<stem>.png   restored faces (``val.save_img``)
+
+and a Table-1 style row with the protocol line on stdout.
+
+    python test.py -opt options/test_gfpgan.yml [--set path.pretrain_network_g=net_g_latest.pth] [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import inspect
+import json
+import math
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from gfpgan.cli.evaluate import DECIMALS, TABLE_ORDER
+from gfpgan.metrics.base import Metric, finite_or_str
+from gfpgan.options import OptionError, Options, dump_options, load_options
+from gfpgan.registry import ARCHS, DATASETS, METRICS
+from gfpgan.utils.images import imwrite_rgb, tensor2img
+from gfpgan.utils.state_dict import CheckpointError, load_weights
+from gfpgan.utils.weights import WeightsNotFoundError
+
+__all__ = [
+    "SetResult",
+    "build_generator",
+    "format_table",
+    "main",
+    "protocol_line",
+    "restore_batches",
+    "score_set",
+    "test",
+    "write_reports",
+]
+
+# Errors that mean "the inputs are not there or do not fit", reported as one line instead of a traceback.
+USER_ERRORS = (OptionError, CheckpointError, WeightsNotFoundError, FileNotFoundError)
+
+
+# ======================================================================================================================
+# Command line
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Restore and score the test sets of a YAML option file.")
+    parser.add_argument("-opt", "--opt", required=True, help="path to the test option YAML file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override options, e.g. --set path.pretrain_network_g=net_g_5000.pth val.save_img=false",
+    )
+    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print resolved options")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python test.py -opt FILE``: 0 on success, 1 when a score is NaN, 2 on an input error."""
+    args = parse_args(argv)
+    try:
+        opts, report = load_options(args.opt, overrides=args.overrides, phase="test")
+    except OptionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    problems = [f"not registered: {u}" for u in report.unregistered] + [f"missing: {p}" for p in report.missing_paths]
+    if args.dry_run:
+        print(dump_options(opts), end="")
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        print(f"# {args.opt}: options valid" + (f" ({len(problems)} warning(s))" if problems else ""), file=sys.stderr)
+        return 0
+    checkpoint = opts.path.pretrain_network_g
+    if not checkpoint:
+        message = "path.pretrain_network_g is not set; test.py needs a generator checkpoint"
+        print(f"error: {args.opt}: {message} (--set path.pretrain_network_g=FILE).", file=sys.stderr)
+        return 2
+    if not Path(checkpoint).expanduser().is_file():
+        message = f"path.pretrain_network_g: checkpoint {checkpoint} does not exist"
+        hint = "Download it (see experiments/pretrained_models/README.md) or pass --set path.pretrain_network_g=FILE."
+        print(f"error: {args.opt}: {message}. {hint}", file=sys.stderr)
+        return 2
+    if problems:
+        print(f"error: {args.opt}: cannot start testing:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    try:
+        results = test(opts, argv=sys.argv if argv is None else argv)
+    except USER_ERRORS as e:
+        print(f"error: {args.opt}: {e}", file=sys.stderr)
+        return 2
+    finite = all(not math.isnan(v) for r in results.values() for v in r.summary.values())
+    return 0 if finite else 1
+
+
+# ======================================================================================================================
+# Building blocks (also used by scripts/reproduce_table.py)
+
+
+def _device(num_gpu: int | str) -> torch.device:
+    if num_gpu == 0 or not torch.cuda.is_available():
+        if num_gpu not in (0, "auto"):
+            raise OptionError(f"num_gpu: {num_gpu} requested but CUDA is not available; use num_gpu: 0 for CPU.")
+        return torch.device("cpu")
+    return torch.device("cuda", 0)
+
+
+def build_generator(opts: Options, device: torch.device) -> nn.Module:
+    """``network_g`` with the weights of ``path.pretrain_network_g``, in eval mode, frozen, on ``device``."""
+    net = ARCHS.build(opts.network_g, where="network_g")
+    load_weights(
+        net,
+        opts.path.pretrain_network_g,
+        param_key=opts.path.param_key_g or "auto",
+        strict=opts.path.strict_load_g is not False,
+    )
+    return net.eval().requires_grad_(False).to(device)
+
+
+def _build_dataset(spec: Options, where: str, seed: int):
+    kwargs = {k: v for k, v in spec.items() if k != "loader"}
+    obj, _ = DATASETS.check(kwargs, where)
+    if "seed" in inspect.signature(obj.__init__).parameters and "seed" not in kwargs:
+        kwargs["seed"] = seed
+    return DATASETS.build(kwargs, where=where)
+
+
+def _check_range(spec: Mapping, where: str) -> None:
+    """The generator takes RGB in [-1, 1]: the dataset must normalise with mean = std = 0.5."""
+    mean, std = spec.get("mean"), spec.get("std")
+    ok = mean is not None and std is not None and np.allclose(mean, 0.5) and np.allclose(std, 0.5)
+    if not ok or spec.get("color") == "y":
+        raise OptionError(
+            f"{where}: the generator takes RGB in [-1, 1]; set mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] "
+            f"(got mean {mean}, std {std}) and no color: y."
+        )
+
+
+@torch.no_grad()
+def restore_batches(
+    net: nn.Module, loader: DataLoader, device: torch.device
+) -> Iterator[tuple[list[str], list[np.ndarray], list[np.ndarray | None], list[np.ndarray]]]:
+    """Restore a loader of ``{'lq', ['gt'], 'lq_path'}`` batches ((N,3,S,S) float in [-1,1], RGB).
+
+    Noise: the generator's stored buffers (``randomize_noise=False``), so results do not depend on batching.
+    Yields, per batch: (stems, restored, gt, lq) with images as (S,S,3) uint8 RGB (gt entries None without GT).
+    """
+    size = int(getattr(net, "out_size", 0) or 0)
+    for batch in loader:
+        lq = batch["lq"]
+        if size and tuple(lq.shape[-2:]) != (size, size):
+            raise OptionError(
+                f"{batch['lq_path'][0]}: LQ faces are {lq.shape[-1]}x{lq.shape[-2]} px but network_g.out_size is "
+                f"{size}: the generator restores aligned {size}x{size} faces (resize the test set or pick the arch)."
+            )
+        output, _ = net(lq.to(device), return_rgb=False, randomize_noise=False)
+        stems = [Path(p).stem for p in batch["lq_path"]]
+        gts = tensor2img(batch["gt"]) if "gt" in batch else [None] * len(stems)
+        yield stems, tensor2img(output), gts, tensor2img(lq)
+
+
+@dataclass
+class SetResult:
+    """Scores of one set: file names (as saved), summary and per-image values per metric, protocols."""
+
+    files: list[str]
+    summary: dict[str, float]
+    per_image: dict[str, dict[str, float]]
+    protocols: dict[str, dict]
+    input_summary: dict[str, float] = field(default_factory=dict)
+
+
+def _collect(metrics: Mapping[str, Metric], files: list[str]) -> tuple[dict, dict, dict]:
+    summary = {name: m.compute() for name, m in metrics.items()}
+    protocols = {name: m.protocol() for name, m in metrics.items()}
+    per_image: dict[str, dict[str, float]] = {f: {} for f in files}
+    for name, metric in metrics.items():
+        for f, value in zip(files, metric.per_image):
+            per_image[f][name] = value
+    return summary, per_image, protocols
+
+
+def score_set(
+    net: nn.Module,
+    loader: DataLoader,
+    metrics: Mapping[str, Metric],
+    device: torch.device,
+    save_dir: Path | None = None,
+    suffix: str | None = None,
+    input_metrics: Mapping[str, Metric] | None = None,
+    progress: bool = False,
+) -> SetResult:
+    """Restore every image of ``loader`` and score it with ``metrics`` (objects of METRICS, fresh).
+
+    Args:
+        save_dir: write the restored faces here as ``<stem>[_<suffix>].png`` (None: do not save).
+        input_metrics: also score the degraded input against GT with these (the table's "Input" row).
+    """
+    input_metrics = input_metrics or {}
+    full_reference = [k for k, m in [*metrics.items(), *input_metrics.items()] if m.needs_gt]
+    batches = restore_batches(net, loader, device)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, total=len(loader), desc=f"test {loader.dataset_name}", unit="batch")
+    files = []
+    for stems, restored, gts, lqs in batches:
+        if full_reference and gts[0] is None:
+            raise OptionError(
+                f"val.metrics.{full_reference[0]}: needs ground truth, but {loader.dataset_name} has none (use a "
+                "PairedImageDataset, or no-reference metrics: niqe, fid with stats)."
+            )
+        for stem, img, gt, lq in zip(stems, restored, gts, lqs):
+            name = f"{stem}_{suffix}.png" if suffix else f"{stem}.png"
+            files.append(name)
+            if save_dir is not None:
+                imwrite_rgb(save_dir / name, img)
+            for metric in metrics.values():
+                metric.update(img, gt)
+            for metric in input_metrics.values():
+                metric.update(lq, gt)
+    if not files:
+        raise OptionError(f"{loader.dataset_name}: the dataset is empty.")
+    summary, per_image, protocols = _collect(metrics, files)
+    result = SetResult(files, summary, per_image, protocols)
+    if input_metrics:
+        result.input_summary = {name: m.compute() for name, m in input_metrics.items()}
+    return result
+
+
+def _columns(names: Sequence[str]) -> list[str]:
+    """Metric names in the paper's Table 1 order, then any others in their given order."""
+    return [m for m in TABLE_ORDER if m in names] + [m for m in names if m not in TABLE_ORDER]
+
+
+def format_table(rows: Mapping[str, Mapping[str, float]], columns: Sequence[str] | None = None) -> str:
+    """A Table-1 style text table: one line per ``label -> {metric: value}``; a missing value prints as ``-``."""
+    if columns is None:
+        columns = _columns(list(dict.fromkeys(k for row in rows.values() for k in row)))
+    width = max([8, *(len(label) + 2 for label in rows)])
+    header = " " * width + "".join(f"{'Deg' if m == 'deg' else m.upper():>10}" for m in columns)
+    lines = [header]
+    for label, row in rows.items():
+        cells = []
+        for m in columns:
+            value = row.get(m)
+            cells.append(f"{'-':>10}" if value is None else f"{value:>10.{DECIMALS.get(m, 4)}f}")
+        lines.append(f"{label:<{width}}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def protocol_line(protocols: Mapping[str, dict], num_images: int | None = None) -> str:
+    """``protocol: psnr: channels=RGB, ... | ... | N=...``: how every number was computed."""
+    parts = []
+    for name in _columns(list(protocols)):
+        details = ", ".join(f"{k}={v}" for k, v in protocols[name].items() if k != "metric")
+        parts.append(f"{name}: {details}")
+    return "protocol: " + " | ".join(parts) + (f" | N={num_images}" if num_images is not None else "")
+
+
+def write_reports(result: SetResult, json_path: Path | None, csv_path: Path | None, protocol: Mapping) -> None:
+    """JSON ``{"protocol", "summary", "per_image"}`` and a per-image CSV, in the layout of ``gfpgan-eval``.
+
+    ``protocol``: what was scored (restored / gt folders, checkpoint, ...); ``num_images`` and ``metrics`` (each
+    metric's protocol) are added here.
+    """
+    if csv_path is not None:
+        columns = [m for m in _columns(list(result.summary)) if any(m in v for v in result.per_image.values())]
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(csv_path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file", *columns])
+            for name in result.files:
+                writer.writerow([name, *(repr(result.per_image[name][m]) for m in columns)])
+    if json_path is not None:
+        report = {
+            "protocol": {**protocol, "num_images": len(result.files), "metrics": result.protocols},
+            "summary": {k: finite_or_str(v) for k, v in result.summary.items()},
+            "per_image": {f: {k: finite_or_str(v) for k, v in vals.items()} for f, vals in result.per_image.items()},
+        }
+        if result.input_summary:
+            report["input_summary"] = {k: finite_or_str(v) for k, v in result.input_summary.items()}
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=1))
+
+
+# ======================================================================================================================
+# Test
+
+
+def _results_root(opts: Options) -> Path:
+    root = Path(opts.path.results_root or Path("results") / opts.name)
+    if root.exists():
+        archived = root.with_name(f"{root.name}_archived_{datetime.datetime.now():%Y%m%d_%H%M%S}")
+        root.rename(archived)
+        print(f"Results folder {root} exists: archived as {archived}")
+    root.mkdir(parents=True)
+    return root
+
+
+def test(opts: Options, argv: Sequence[str] | None = None) -> dict[str, SetResult]:
+    """Restore and score every test*/val* set of validated test options; returns the results by dataset name."""
+    # ---------------------------------------------------------------- Sets and metrics (cheap checks first)
+    device = _device(opts.num_gpu)
+    metric_specs = opts.val.metrics if opts.val is not None else {}
+    phases = [p for p in opts.datasets if p.startswith(("test", "val"))]
+    names: dict[str, str] = {}
+    for phase in phases:
+        spec = opts.datasets[phase]
+        _check_range(spec, f"datasets.{phase}")
+        name = spec.get("name") or phase
+        if name in names.values():
+            raise OptionError(f"datasets.{phase}.name: {name!r} is used by another set; outputs are per set name.")
+        names[phase] = name
+
+    def build_metrics() -> dict[str, Metric]:
+        return {k: METRICS.build(s, where=f"val.metrics.{k}", device=device) for k, s in metric_specs.items()}
+
+    first_metrics = build_metrics()  # missing metric weights fail here, before any restoration
+
+    # ---------------------------------------------------------------- Network
+    net = build_generator(opts, device)
+    root = _results_root(opts)
+    stamp = f"{datetime.datetime.now():%Y%m%d_%H%M%S}"
+    (root / "options.yml").write_text(f"# generated {stamp} by: {' '.join(argv or [])}\n" + dump_options(opts))
+    print(f"network_g {opts.network_g.type}: {opts.path.pretrain_network_g} on {device}; results in {root}")
+
+    # ---------------------------------------------------------------- Restore and score each set
+    results = {}
+    for i, phase in enumerate(phases):
+        spec, name = opts.datasets[phase], names[phase]
+        dataset = _build_dataset(spec, f"datasets.{phase}", opts.manual_seed)
+        loader = DataLoader(
+            dataset,
+            batch_size=spec.loader.batch_size_per_gpu,
+            shuffle=False,
+            num_workers=spec.loader.num_worker_per_gpu,
+        )
+        loader.dataset_name = name
+        save_dir = root / "visualization" / name if opts.val.save_img else None
+        metrics = first_metrics if i == 0 else build_metrics()
+        result = score_set(net, loader, metrics, device, save_dir, opts.val.suffix, progress=opts.val.pbar)
+        protocol = {
+            "restored": str(save_dir) if save_dir else None,
+            "gt": spec.get("dataroot_gt"),
+            "lq": spec.get("dataroot_lq"),
+            "checkpoint": str(opts.path.pretrain_network_g),
+            "param_key": opts.path.param_key_g or "auto",
+            "network_g": opts.network_g.type,
+            "noise": "stored buffers (randomize_noise=False)",
+        }
+        if metrics:
+            write_reports(result, root / f"{name}.json", root / f"{name}.csv", protocol)
+            print(format_table({name: result.summary}))
+            print(protocol_line(result.protocols, len(result.files)))
+        else:
+            print(f"{name}: {len(result.files)} images restored to {save_dir} (no val.metrics)")
+        results[name] = result
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--model-path", help="generator checkpoint (.pth: params_ema, params or a raw state dict)")
     weights.add_argument(
-        "-v", "--version", choices=["1", "1.2", "1.3", "1.4"], default=None, help="official weights (1.3 when neither this nor --model-path is given)"
+        "-v", "--version", choices=["1", "1.2", "1.3", "1.4"], default=None, help="official weights (default: 1.3)"
     )
     p.add_argument(
         "--arch", choices=["clean", "original", "bilinear"], default=None, help="default: inferred from the keys"

@@ -46,6 +46,7 @@ __all__ = [
     "estimate_alignment",
     "face_template",
     "infer_generator_config",
+    "inverse_alignment",
     "load_generator",
     "measure_latency",
     "paste_face",

@@ -12,8 +12,6 @@ import torch
 from gfpgan.archs.gfpgan import GFPGANv1Clean
 from gfpgan.inference import FaceRestorer, face_template
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def weights_dir(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -175,29 +175,36 @@ def restore_batches(
             )
         output, _ = net(lq.to(device), return_rgb=False, randomize_noise=False)
         stems = [Path(p).stem for p in batch["lq_path"]]
-        gts = tensor2img(batch["gt"]) if "gt" in batch else [None] * len(stems)
-        yield stems, tensor2img(output), gts, tensor2img(lq)
+        gts = _images(batch["gt"]) if "gt" in batch else [None] * len(stems)
+        yield stems, _images(output), gts, _images(lq)
+
+
+def _images(batch: torch.Tensor) -> list[np.ndarray]:
+    """(N,3,H,W) float in [-1,1], RGB -> (H,W,3) uint8 RGB, C-contiguous as if read from the saved PNG (the layout
+    changes the summation order of some metrics in the last bits)."""
+    return [np.ascontiguousarray(img) for img in tensor2img(batch)]
 
 
 @dataclass
 class SetResult:
-    """Scores of one set: file names (as saved), summary and per-image values per metric, protocols."""
+    """Scores of one set: file names (as saved), summary and per-image values per metric, protocols; ``input``: the
+    same for the degraded inputs (when asked for)."""
 
     files: list[str]
     summary: dict[str, float]
     per_image: dict[str, dict[str, float]]
     protocols: dict[str, dict]
-    input_summary: dict[str, float] = field(default_factory=dict)
+    input: SetResult | None = None
 
 
-def _collect(metrics: Mapping[str, Metric], files: list[str]) -> tuple[dict, dict, dict]:
+def _collect(metrics: Mapping[str, Metric], files: list[str]) -> SetResult:
     summary = {name: m.compute() for name, m in metrics.items()}
     protocols = {name: m.protocol() for name, m in metrics.items()}
     per_image: dict[str, dict[str, float]] = {f: {} for f in files}
     for name, metric in metrics.items():
         for f, value in zip(files, metric.per_image):
             per_image[f][name] = value
-    return summary, per_image, protocols
+    return SetResult(files, summary, per_image, protocols)
 
 
 def score_set(
@@ -241,10 +248,9 @@ def score_set(
                 metric.update(lq, gt)
     if not files:
         raise OptionError(f"{loader.dataset_name}: the dataset is empty.")
-    summary, per_image, protocols = _collect(metrics, files)
-    result = SetResult(files, summary, per_image, protocols)
+    result = _collect(metrics, files)
     if input_metrics:
-        result.input_summary = {name: m.compute() for name, m in input_metrics.items()}
+        result.input = _collect(input_metrics, files)
     return result
 
 
@@ -298,8 +304,6 @@ def write_reports(result: SetResult, json_path: Path | None, csv_path: Path | No
             "summary": {k: finite_or_str(v) for k, v in result.summary.items()},
             "per_image": {f: {k: finite_or_str(v) for k, v in vals.items()} for f, vals in result.per_image.items()},
         }
-        if result.input_summary:
-            report["input_summary"] = {k: finite_or_str(v) for k, v in result.input_summary.items()}
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=1))
 

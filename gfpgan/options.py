@@ -550,7 +550,7 @@ def _test_checks(opts: dict) -> None:
             "...); a training file needs train and datasets.train."
         )
     val = opts["val"]
-    if val is None or not (val["metrics"] or val["save_img"]):
+    if val is None or not (any(m is not None for m in val["metrics"].values()) or val["save_img"]):
         raise OptionError("val.metrics: a test option file needs at least one metric (or val.save_img: true).")
 
 

@@ -326,7 +326,7 @@ def test(opts: Options, argv: Sequence[str] | None = None) -> dict[str, SetResul
     """Restore and score every test*/val* set of validated test options; returns the results by dataset name."""
     # ---------------------------------------------------------------- Sets and metrics (cheap checks first)
     device = _device(opts.num_gpu)
-    metric_specs = opts.val.metrics if opts.val is not None else {}
+    metric_specs = {k: spec for k, spec in opts.val.metrics.items() if spec is not None}  # --set val.metrics.fid=~
     phases = [p for p in opts.datasets if p.startswith(("test", "val"))]
     names: dict[str, str] = {}
     for phase in phases:
@@ -338,7 +338,13 @@ def test(opts: Options, argv: Sequence[str] | None = None) -> dict[str, SetResul
         names[phase] = name
 
     def build_metrics() -> dict[str, Metric]:
-        return {k: METRICS.build(s, where=f"val.metrics.{k}", device=device) for k, s in metric_specs.items()}
+        metrics = {}
+        for key, spec in metric_specs.items():
+            try:
+                metrics[key] = METRICS.build(spec, where=f"val.metrics.{key}", device=device)
+            except (FileNotFoundError, ValueError) as e:  # weights or statistics files missing or of the wrong kind
+                raise OptionError(f"val.metrics.{key}: {e} (--set val.metrics.{key}=~ leaves it out)") from None
+        return metrics
 
     first_metrics = build_metrics()  # missing metric weights fail here, before any restoration
 

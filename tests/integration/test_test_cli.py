@@ -111,6 +111,10 @@ def test_missing_or_unfitting_checkpoint_is_named(workdir, capsys):
     # A checkpoint of another shape: the mismatch is listed, no traceback.
     assert _smoke("network_g.out_size=64", "path.results_root=results/wrong") == 2
     assert "do not fit GFPGANv1Clean" in capsys.readouterr().err
+    # Metric weights are checked before anything is restored; the message names the metric.
+    assert _smoke("val.metrics.fid={type: fid, weights: nope.pth}", "path.results_root=results/nofid") == 2
+    assert "val.metrics.fid: weights file nope.pth does not exist" in capsys.readouterr().err
+    assert not (workdir / "results" / "wrong").exists() and not (workdir / "results" / "nofid").exists()
 
 
 def test_dry_run_prints_resolved_options(workdir, capsys):

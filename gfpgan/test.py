@@ -130,7 +130,7 @@ def build_generator(opts: Options, device: torch.device) -> nn.Module:
     net = ARCHS.build(opts.network_g, where="network_g")
     load_weights(
         net,
-        opts.path.pretrain_network_g,
+        Path(opts.path.pretrain_network_g).expanduser(),
         param_key=opts.path.param_key_g or "auto",
         strict=opts.path.strict_load_g is not False,
     )

@@ -175,8 +175,20 @@ def modulated_conv2d(
     eps: float = 1e-8,
     transposed: bool = False,
     stride: int = 1,
+    fused: bool | None = None,
 ) -> torch.Tensor:
-    """StyleGAN2 weight (de)modulation as one grouped convolution over the batch (no Python loop).
+    """StyleGAN2 modulated convolution, in one of two numerically equivalent forms.
+
+    - fused (``fused_modconv=True`` in StyleGAN2): scale a per-sample copy of the weight by the style, demodulate it,
+      and run one grouped convolution over the batch (the reference's formulation).
+    - unfused: ``conv(x * style, W) * demod`` with ``demod = rsqrt(style^2 @ sum_kk(W^2)^T + eps)``: one ordinary
+      convolution with the shared weight. On CPU it runs oneDNN's dense (and channels_last) kernels instead of a
+      grouped convolution, its backward needs no per-sample weight gradient (a frozen decoder then costs no weight
+      gradient at all), and it keeps the memory format of ``x``.
+
+    Both give the same result up to float rounding. ``fused=None`` picks the unfused form, except for a single sample
+    under no_grad whose activation is larger than the weight (high-resolution inference layers), where modulating
+    the small weight is the cheaper pass.
 
     Args:
         x: (N, C_in, H, W) features.
@@ -185,11 +197,26 @@ def modulated_conv2d(
         demodulate: normalise each output filter to unit norm (rsqrt(sum w^2 + eps)).
         transposed: stride-2 transposed convolution (the original family's upsampling), no padding.
         stride: stride of the (non-transposed) convolution.
+        fused: force the form (True: grouped, False: shared weight); None = automatic.
     Returns:
         (N, C_out, H', W').
     """
     n, c, h, w = x.shape
     _, c_out, _, k, _ = weight.shape
+    if fused is None:
+        fused = n == 1 and not torch.is_grad_enabled() and c * h * w > c_out * c * k * k
+    if not fused:
+        w0 = weight[0]  # (C_out, C_in, k, k)
+        x = x * style.view(n, c, 1, 1).to(x.dtype)
+        if transposed:
+            out = F.conv_transpose2d(x, w0.transpose(0, 1), stride=2)
+        else:
+            out = F.conv2d(x, w0, stride=stride, padding=padding)
+        if demodulate:
+            # sum over (C_in, k, k) of (W * s)^2 = s^2 @ sum_kk(W^2)^T, per sample and output channel
+            demod = torch.rsqrt(style.pow(2) @ w0.pow(2).sum([2, 3]).t() + eps)  # (N, C_out)
+            out = out * demod.view(n, c_out, 1, 1).to(out.dtype)
+        return out
     weight = weight * style.view(n, 1, c, 1, 1)
     if demodulate:
         weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4], keepdim=True) + eps)

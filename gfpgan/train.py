@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from gfpgan import losses as L
 from gfpgan.data.sampler import EnlargedSampler
 from gfpgan.optim import build_optimizer, build_scheduler, update_learning_rate
-from gfpgan.options import OptionError, Options, dump_options, load_options
+from gfpgan.options import OptionError, Options, detect_phase, dump_options, load_options, read_yaml
 from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS
 from gfpgan.utils import dist
 from gfpgan.utils.checkpoint import atomic_save, find_resume_state, load_training_state, prune_checkpoints
@@ -69,8 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    with contextlib.suppress(OptionError):
+        if detect_phase(read_yaml(args.opt)) == "test":
+            print(f"error: {args.opt} is a test option file (no train section): run python test.py -opt {args.opt}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     try:
-        opts, report = load_options(args.opt, overrides=args.overrides, debug=args.debug)
+        opts, report = load_options(args.opt, overrides=args.overrides, debug=args.debug, phase="train")
     except OptionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

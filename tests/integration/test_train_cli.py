@@ -80,3 +80,8 @@ def test_pytorch_launcher_without_torchrun_says_what_to_do(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(RuntimeError, match="torchrun --nproc_per_node"):
         dist.init_dist("pytorch")
+
+
+def test_a_test_option_file_points_to_test_py(capsys):
+    assert main(["-opt", str(REPO / "options/test_gfpgan.yml")]) == 2
+    assert "is a test option file (no train section): run python test.py" in capsys.readouterr().err

@@ -30,13 +30,14 @@ import math  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from gfpgan.cli.evaluate import TABLE_ORDER, build_metrics  # noqa: E402
+from gfpgan.cli.evaluate import build_metrics  # noqa: E402
 from gfpgan.data.degradations import DegradationSettings  # noqa: E402
 from gfpgan.data.paired import PairedImageDataset  # noqa: E402
 from gfpgan.data.testset import PARAMS_FILE, ensure_degraded_folder  # noqa: E402
 from gfpgan.inference import load_generator  # noqa: E402
+from gfpgan.metrics.report import TABLE_ORDER, format_table, protocol_line, write_reports  # noqa: E402
 from gfpgan.options import OptionError  # noqa: E402
-from gfpgan.test import USER_ERRORS, format_table, protocol_line, score_set, write_reports  # noqa: E402
+from gfpgan.test import USER_ERRORS, score_set  # noqa: E402
 
 # Table 1 of the paper (CelebA-Test, 3,000 faces at 512 px): LPIPS / FID / NIQE / Deg / PSNR / SSIM.
 PAPER_TABLE_1 = {

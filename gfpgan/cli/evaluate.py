@@ -10,22 +10,18 @@ Files are paired by name stem (``--suffix`` strips a suffix of restored names, e
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from gfpgan.metrics.base import finite_or_str
 from gfpgan.metrics.fid import read_rgb
+from gfpgan.metrics.report import TABLE_ORDER, collect, format_table, protocol_line, write_reports
 from gfpgan.registry import METRICS
 
 __all__ = ["build_metrics", "main", "pair_files"]
 
-TABLE_ORDER = ("lpips", "fid", "niqe", "deg", "psnr", "ssim")  # the column order of the paper's Table 1
-DECIMALS = {"lpips": 4, "fid": 2, "niqe": 3, "deg": 2, "psnr": 2, "ssim": 4}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -102,23 +98,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _format_table(summary: dict[str, float], label: str) -> str:
-    names = [m for m in TABLE_ORDER if m in summary]
-    width = max(len(label), 8)
-    header = " " * width + "".join(f"{m.upper() if m != 'deg' else 'Deg':>10}" for m in names)
-    row = f"{label:<{width}}" + "".join(f"{summary[m]:>10.{DECIMALS[m]}f}" for m in names)
-    return f"{header}\n{row}"
-
-
-def _protocol_line(protocols: dict[str, dict]) -> str:
-    parts = []
-    for name in TABLE_ORDER:
-        if name in protocols:
-            details = ", ".join(f"{k}={v}" for k, v in protocols[name].items() if k != "metric")
-            parts.append(f"{name}: {details}")
-    return "protocol: " + " | ".join(parts)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.metrics is None:
@@ -147,38 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             + "\n  ".join(mismatched[:20])
         )
 
-    summary = {name: metric.compute() for name, metric in metrics.items()}
-    protocols = {name: metric.protocol() for name, metric in metrics.items()}
-    names = [p.name for p, _ in pairs]
-    per_image: dict[str, dict[str, float]] = {name: {} for name in names}
-    for metric_name, metric in metrics.items():
-        for file_name, value in zip(names, metric.per_image):
-            per_image[file_name][metric_name] = value
-
-    print(_format_table(summary, args.restored.name or str(args.restored)))
-    print(_protocol_line(protocols) + f" | N={len(pairs)}")
-
-    if args.csv:
-        columns = [m for m in TABLE_ORDER if m in metrics and metrics[m].per_image]
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["file", *columns])
-            for file_name in names:
-                writer.writerow([file_name, *(repr(per_image[file_name][m]) for m in columns)])
-    if args.json:
-        report = {
-            "protocol": {
-                "restored": str(args.restored),
-                "gt": str(args.gt) if args.gt else None,
-                "num_images": len(pairs),
-                "metrics": protocols,
-            },
-            "summary": {k: finite_or_str(v) for k, v in summary.items()},
-            "per_image": {f: {k: finite_or_str(v) for k, v in vals.items()} for f, vals in per_image.items()},
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
+    result = collect(metrics, [p.name for p, _ in pairs])
+    print(format_table({args.restored.name or str(args.restored): result.summary}))
+    print(protocol_line(result.protocols, len(pairs)))
+    write_reports(
+        result, args.json, args.csv, {"restored": str(args.restored), "gt": str(args.gt) if args.gt else None}
+    )
+    summary = result.summary
     return 0 if all(math.isfinite(v) or v == math.inf for v in summary.values()) else 1
 
 

@@ -5,7 +5,7 @@ Every image is RGB. Metric objects: ``METRICS.build({"type": "psnr", ...}, where
 Registered: psnr, ssim, niqe, lpips, fid, deg.
 """
 
-from gfpgan.metrics import base, color, fid, identity, lpips, matlab_resize, niqe, psnr_ssim  # noqa: F401
+from gfpgan.metrics import base, color, fid, identity, lpips, matlab_resize, niqe, psnr_ssim, report  # noqa: F401
 from gfpgan.metrics.base import Metric
 from gfpgan.metrics.fid import FID, frechet_distance, load_fid_stats
 from gfpgan.metrics.identity import IdentityDistance

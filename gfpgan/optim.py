@@ -104,7 +104,8 @@ class MultiStepRestartLR(LRScheduler):
 
     At a restart iteration ``r = restarts[j]`` the lr becomes ``initial_lr * restart_weights[j]``; at a milestone it is
     multiplied by ``gamma`` (once per occurrence of the milestone in the list); otherwise it is left unchanged. With
-    ``restarts=(0,)`` (default) this is ``initial_lr * gamma ** (number of milestones <= t)`` after ``t`` steps.
+    ``restarts=(0,)`` (default) this is ``initial_lr * gamma ** (number of milestones <= t)`` after ``t`` steps; it is
+    computed in that closed form, so a linear warm-up ends at the full lr (BasicSR's does not, see get_lr).
 
     Args:
         optimizer: the optimizer whose groups are scheduled.
@@ -138,13 +139,14 @@ class MultiStepRestartLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        if self.last_epoch in self.restarts:
-            weight = self.restart_weights[self.restarts.index(self.last_epoch)]
-            return [group["initial_lr"] * weight for group in self.optimizer.param_groups]
-        if self.last_epoch not in self.milestones:
-            return [group["lr"] for group in self.optimizer.param_groups]
-        scale = self.gamma ** self.milestones[self.last_epoch]
-        return [group["lr"] * scale for group in self.optimizer.param_groups]
+        # Closed form of BasicSR's chained rule (equal to it step for step), computed from initial_lr: a linear
+        # warm-up that overwrites the lr cannot leak into the rest of the schedule. (BasicSR's chained form keeps
+        # scaling the warm-up's last value, so after warm-up its lr stays at initial_lr * (w-1)/w: not copied.)
+        t = self.last_epoch
+        passed = [i for i, r in enumerate(self.restarts) if r <= t]
+        start, weight = (self.restarts[passed[-1]], self.restart_weights[passed[-1]]) if passed else (-1, 1.0)
+        count = sum(n for m, n in self.milestones.items() if start < m <= t)
+        return [group["initial_lr"] * weight * self.gamma**count for group in self.optimizer.param_groups]
 
 
 class CosineAnnealingRestartLR(LRScheduler):

@@ -360,6 +360,8 @@ def _resolve(value: Any, schema: Any, where: str, report: Report, strict_types: 
     if isinstance(schema, Field):
         return coerce(value, schema.type, where)
     if isinstance(schema, Section):
+        if value is None and schema.optional:
+            return None  # `val: ~` means no validation
         if value is None:
             value = {}
         if not isinstance(value, Mapping):

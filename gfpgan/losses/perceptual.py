@@ -16,10 +16,14 @@ __all__ = ["PerceptualLoss", "gram_matrix"]
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
-    """Gram matrix normalised by the feature size: (N,C,H,W) -> (N,C,C) = F·Fᵀ / (C·H·W), F = x as (N,C,H·W)."""
+    """Gram matrix normalised by the feature size: (N,C,H,W) -> (N,C,C) = F·Fᵀ / (C·H·W), F = x as (N,C,H·W).
+
+    Always float32 (also under autocast): the unnormalised sums of products overflow float16.
+    """
     n, c, h, w = x.shape
-    features = x.reshape(n, c, h * w)
-    return torch.bmm(features, features.transpose(1, 2)) / (c * h * w)
+    features = x.reshape(n, c, h * w).float()
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return torch.bmm(features, features.transpose(1, 2)) / (c * h * w)
 
 
 def _frobenius(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

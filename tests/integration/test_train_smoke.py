@@ -117,3 +117,15 @@ def test_kill_during_checkpoint_write_never_breaks_auto_resume(tmp_path):
     assert found == states / "2.state" and load_training_state(found)["iter"] == 2
     (states / "6.state").write_bytes(b"truncated garbage")  # a damaged newest file is skipped with a warning
     assert find_resume_state(states) == states / "2.state"
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_mixed_precision_and_channels_last_train(workdir, dtype):
+    """Every loss on under autocast (float16 with a GradScaler; R1 in float32) with channels_last networks."""
+    result = run(
+        "options/smoke/train_gfpgan.yml", f"name=amp_{dtype}", "train.total_iter=2", "train.amp.enabled=true",
+        f"train.amp.dtype={dtype}", "train.channels_last=true", "val=~",
+    )  # fmt: skip
+    state = load_training_state(result["exp"] / "training_states" / "2.state")
+    assert state["iter"] == 2 and ("scale" in state["scaler"]) == (dtype == "float16")
+    assert all(torch.isfinite(v).all() for v in state["nets"]["net_g"].values() if v.is_floating_point())

@@ -71,19 +71,20 @@ def _aggd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     positive) samples gives NaN betas, and alpha = 0.2 (MATLAB's ``min`` over an all-NaN vector returns index 1).
     """
     gam, r_gam = _gamma_grid()
-    ones = np.ones(x.shape[1])
-    pos_part = np.maximum(x, 0)
-    neg_part = x - pos_part  # min(x, 0), exactly
-    right_sq = np.einsum("ij,ij->i", pos_part, pos_part)
-    left_sq = np.einsum("ij,ij->i", neg_part, neg_part)
-    n_right = np.add.reduce(pos_part != 0, axis=1, dtype=np.int64)
-    n_left = np.add.reduce(neg_part != 0, axis=1, dtype=np.int64)
+    # Few passes over the (N, M) coefficients: the sums of the positive side follow from the totals.
+    neg = np.minimum(x, 0.0)
+    total_sq = np.einsum("ij,ij->i", x, x)
+    left_sq = np.einsum("ij,ij->i", neg, neg)
+    n_left = np.count_nonzero(neg, axis=1)
+    n_right = np.count_nonzero(x > 0, axis=1)
+    abs_sum = x.sum(axis=1) - 2 * neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        left_std = np.sqrt(left_sq / n_left)
-        right_std = np.sqrt(right_sq / n_right)
+        # A side without samples has no deviation (MATLAB: 0/0 = NaN); keep it NaN whatever the rounding of the sums.
+        left_std = np.sqrt(np.where(n_left > 0, left_sq / n_left, np.nan))
+        right_std = np.sqrt(np.where(n_right > 0, (total_sq - left_sq) / n_right, np.nan))
         gammahat = left_std / right_std
         # mean(|x|)^2 / mean(x^2), the 1/M factors cancelling to one.
-        rhat = (pos_part @ ones - neg_part @ ones) ** 2 / ((left_sq + right_sq) * x.shape[1])
+        rhat = abs_sum**2 / (total_sq * x.shape[1])
         rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
     alpha = gam[_nearest_grid_index(r_gam, rhatnorm)]
     ratio = np.sqrt(gamma(1 / alpha) / gamma(3 / alpha))

@@ -59,12 +59,16 @@ def time_call(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def count_flops(fn: Callable[[], Any]) -> int:
-    """FLOPs of one call (matmuls and convolutions, forward and backward, as FlopCounterMode counts them)."""
+def count_flops(fn: Callable[[], Any]) -> int | None:
+    """FLOPs of one call (matmuls and convolutions, forward and backward, as FlopCounterMode counts them); None when
+    the call uses ``torch.autograd.grad``, which the counter does not support."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        fn()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+    except RuntimeError:  # FlopCounterMode cannot follow torch.autograd.grad (the R1 double backward)
+        return None
     return int(counter.get_total_flops())
 
 
@@ -182,7 +186,9 @@ def build_ours_train(cfg: dict, device: torch.device) -> tuple[Callable[[], Any]
         return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32)
 
     g_forward = torch.compile(net_g) if cfg["compile"] else net_g
-    step = T.Step(opts, crit, optimizers, scaler, autocast, g_forward, cfg["out_size"])
+    # Component crops of 512-px faces (80/120 px) at every size: the reference's int(out_size / 512) ratio is 0 below
+    # 512 (it cannot train there); its worker is patched to ratio 1, so both sides crop the same sizes.
+    step = T.Step(opts, crit, optimizers, scaler, autocast, g_forward, max(cfg["out_size"], 512))
     data = synthetic_batch(cfg["batch"], cfg["out_size"], device)
     lq = data["lq"].contiguous(memory_format=fmt)
     gt = data["gt"].contiguous(memory_format=fmt)
@@ -450,6 +456,9 @@ else:
     }
     from basicsr.archs import build_network  # noqa: F401  (registers the archs)
     import gfpgan.archs  # noqa: F401
+    import builtins
+    import gfpgan.models.gfpgan_model as gm
+    gm.int = lambda v: 1 if 0 < v < 1 else builtins.int(v)  # face_ratio int(size/512) = 0 below 512: use 1
     model = GFPGANModel(opt)
     if weights is not None:
         pairs = {"net_g": model.net_g, "net_d": model.net_d, "identity": model.network_identity,
@@ -467,9 +476,9 @@ else:
     data = {"lq": lq, "gt": gt}
     for part, box in boxes.items():
         data[f"loc_{part}"] = torch.tensor([box], dtype=torch.float32).mul(scale).repeat(cfg["batch"], 1)
-    model.feed_data(data)
     it = int(cfg["iter"])
-    def call():
+    def call():  # fed each time: optimize_parameters keeps graph-bearing tensors (e.g. gt after R1) on the model
+        model.feed_data({k: v.clone() for k, v in data.items()})
         model.optimize_parameters(it)
 
 print(json.dumps({"ready": True, "maxrss_after_build_mib": peak(), "maxrss_import_mib": base, "loaded": loaded}))
@@ -481,9 +490,12 @@ for line in sys.stdin:
         reply = {"s": time.perf_counter() - start}
     elif request["cmd"] == "flops":
         from torch.utils.flop_counter import FlopCounterMode
-        with FlopCounterMode(display=False) as counter:
-            call()
-        reply = {"flops": int(counter.get_total_flops())}
+        try:
+            with FlopCounterMode(display=False) as counter:
+                call()
+            reply = {"flops": int(counter.get_total_flops())}
+        except RuntimeError:
+            reply = {"flops": None}
     else:
         reply = {"maxrss_mib": peak(), "loaded": loaded}
     print(json.dumps(reply), flush=True)

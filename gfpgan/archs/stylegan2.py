@@ -188,7 +188,7 @@ def modulated_conv2d(
 
     Both give the same result up to float rounding. ``fused=None`` picks the unfused form, except under no_grad when
     a sample's activation is larger than the weight (high-resolution inference layers), where modulating the small
-    weight is the cheaper pass (measured: batch 4 at 512 px, 12% faster than the unfused form everywhere).
+    weight is the cheaper pass (batch 4 at 512 px: 4-12% faster, peak memory 4.2 -> 3.7 GiB).
 
     Args:
         x: (N, C_in, H, W) features.

@@ -205,8 +205,13 @@ def build_ours_train(cfg: dict, device: torch.device) -> tuple[Callable[[], Any]
     return call, weights
 
 
-def build_ours_infer(cfg: dict, device: torch.device) -> tuple[Callable[[], Any], dict, Callable[[], dict]]:
-    """GFPGANv1Clean forward (no grad, fixed noise) on ``batch`` faces; returns (call, state dict, extras)."""
+def build_ours_infer(cfg: dict, device: torch.device) -> tuple[Callable[[], Any], Callable[[], dict]]:
+    """GFPGANv1Clean forward (no grad, fixed noise) on ``batch`` faces; returns (call, extras).
+
+    The weights go to ``cfg["save_weights"]`` (for the reference side) or a temporary file, not to a copy in memory,
+    so this process's peak memory is the forward's; extras() reloads them for the float32 comparison after the peak
+    has been read.
+    """
     from gfpgan.archs.gfpgan import GFPGANv1Clean
 
     _seed_all(0)
@@ -216,27 +221,34 @@ def build_ours_infer(cfg: dict, device: torch.device) -> tuple[Callable[[], Any]
         narrow=cfg["narrow"], sft_half=True,
     )  # fmt: skip
     net = GFPGANv1Clean(**kwargs).eval().requires_grad_(False)
-    state = {k: v.clone() for k, v in net.state_dict().items()}
+    weights_file = cfg.get("save_weights") or tempfile.mkstemp(prefix="gfpgan_bench_", suffix=".pth")[1]
+    torch.save(net.state_dict(), weights_file)
     fmt = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
     dtype = DTYPES[cfg["dtype"]]
+    stored = cfg.get("stored", False)  # weights held in `dtype` instead of autocast casting them on every call
     net = net.to(device, memory_format=fmt)
     x = synthetic_batch(cfg["batch"], cfg["out_size"], device)["lq"].contiguous(memory_format=fmt)
-    forward = torch.compile(net) if cfg["compile"] else net
+    x_run = x.to(dtype) if stored else x
+    net_run = net.to(dtype) if stored else net
+    forward = torch.compile(net_run) if cfg["compile"] else net_run
 
     def run() -> torch.Tensor:
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            return forward(x, return_rgb=False, randomize_noise=False)[0]
+        autocast = dtype != torch.float32 and not stored
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=autocast):
+            return forward(x_run, return_rgb=False, randomize_noise=False)[0]
 
     def extras() -> dict:
         if dtype == torch.float32 and not cfg["channels_last"]:
             return {}
         with torch.no_grad():  # the restored output's error against the plain float32 forward
-            ref = net.to(memory_format=torch.contiguous_format)(x.contiguous(), return_rgb=False, randomize_noise=False)
+            plain = GFPGANv1Clean(**kwargs).eval().to(device)
+            plain.load_state_dict(torch.load(weights_file, weights_only=True))
+            ref = plain(x.float().contiguous(), return_rgb=False, randomize_noise=False)
             out = run().float()
         diff = (out - ref[0]).abs()
         return {"vs_float32": {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "range": "[-1,1]"}}
 
-    return run, state, extras
+    return run, extras
 
 
 def build_ours_restore(cfg: dict, device: torch.device) -> Callable[[], Any]:
@@ -334,9 +346,7 @@ def worker_main(mode: str, cfg: dict) -> None:
         if cfg.get("save_weights"):
             torch.save(weights, cfg["save_weights"])
     elif mode == "infer":
-        call, state, extras = build_ours_infer(cfg, device)
-        if cfg.get("save_weights"):
-            torch.save(state, cfg["save_weights"])
+        call, extras = build_ours_infer(cfg, device)  # writes cfg["save_weights"] itself
     elif mode == "restore":
         call = build_ours_restore(cfg, device)
     elif mode == "metric":
@@ -612,8 +622,15 @@ def add_efficiency(result: dict, peaks: dict[str, float], dtype: str) -> None:
 
 
 def variant_cfg(name: str) -> dict:
-    """'float32', 'bfloat16', 'float16', optionally '+cl' (channels_last) and '+compile'."""
+    """'float32', 'bfloat16', 'float16', optionally '+cl' (channels_last), '+compile' and, for ``infer``, '+stored'
+    (the network held in that dtype instead of autocast)."""
     parts = name.split("+")
-    if parts[0] not in DTYPES or any(p not in ("cl", "compile") for p in parts[1:]):
-        raise ValueError(f"variant {name!r}: expected DTYPE[+cl][+compile], DTYPE in {', '.join(DTYPES)}")
-    return {"dtype": parts[0], "channels_last": "cl" in parts[1:], "compile": "compile" in parts[1:]}
+    if parts[0] not in DTYPES or any(p not in ("cl", "compile", "stored") for p in parts[1:]):
+        raise ValueError(f"variant {name!r}: expected DTYPE[+cl][+compile][+stored], DTYPE in {', '.join(DTYPES)}")
+    flags = parts[1:]
+    return {
+        "dtype": parts[0],
+        "channels_last": "cl" in flags,
+        "compile": "compile" in flags,
+        "stored": "stored" in flags,
+    }

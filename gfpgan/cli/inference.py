@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colorize", action="store_true", help="keep colour output for grayscale inputs")
     p.add_argument("--det-model-path", default=None, help="RetinaFace weights (default: weights registry)")
     p.add_argument("--parse-model-path", default=None, help="ParseNet weights (default: weights registry)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster on CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the generator (slow start, fastest per face)")
     return p
 
 
@@ -139,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             colorize=args.colorize,
             det_model_path=args.det_model_path,
             parse_model_path=args.parse_model_path,
+            channels_last=args.channels_last,
+            compile=args.compile,
         )
     except (WeightsNotFoundError, ValueError, OSError, RuntimeError) as e:  # RuntimeError: CheckpointError
         logger.error("cannot load the generator: %s", e)

@@ -35,7 +35,10 @@ def test_modulated_conv_forms_agree(transposed, demodulate):
 
 
 def test_variant_parsing():
-    assert bench.variant_cfg("bfloat16+cl") == {"dtype": "bfloat16", "channels_last": True, "compile": False}
+    assert bench.variant_cfg("bfloat16+cl") == {
+        "dtype": "bfloat16", "channels_last": True, "compile": False, "stored": False
+    }  # fmt: skip
+    assert bench.variant_cfg("bfloat16+stored+cl+compile")["stored"] is True
     with pytest.raises(ValueError, match="DTYPE"):
         bench.variant_cfg("float64")
 

@@ -248,3 +248,25 @@ def test_measure_latency_reports_per_face_time():
     stats = measure_latency(out_size=16, channel_multiplier=1, narrow=0.125, batch_size=2, num_iters=1, num_warmup=0)
     assert stats["ms_per_face"] > 0 and stats["batch_size"] == 2
     assert stats["faces_per_s"] == pytest.approx(1000 / stats["ms_per_face"])
+
+
+def test_channels_last_and_compile_give_the_same_faces(tmp_path):
+    """The speed options change nothing but speed: channels_last and torch.compile restore the same faces."""
+    import numpy as np
+    import torch
+
+    from gfpgan.inference import FaceRestorer
+    from gfpgan.registry import ARCHS
+
+    torch.manual_seed(0)
+    net = ARCHS.build(
+        {"type": "GFPGANv1Clean", "out_size": 32, "num_style_feat": 32, "channel_multiplier": 1, "narrow": 0.125,
+         "num_mlp": 2, "input_is_latent": True, "different_w": True, "sft_half": True}, where="network_g",
+    )  # fmt: skip
+    path = tmp_path / "net_g.pth"
+    torch.save({"params_ema": net.state_dict()}, path)
+    faces = [np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8) for i in range(2)]
+    plain = FaceRestorer(model_path=path, device="cpu").restore_faces(faces)
+    fast = FaceRestorer(model_path=path, device="cpu", channels_last=True, compile=True).restore_faces(faces)
+    for a, b in zip(plain, fast):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

@@ -16,6 +16,7 @@ section and the ``datasets.train`` block.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import math
 import os
@@ -608,6 +609,20 @@ def load_options(
     if debug:
         apply_debug(opts)
     return opts, report
+
+
+def add_option_arguments(parser: argparse.ArgumentParser, example: str) -> None:
+    """The option-file flags shared by train.py and test.py: ``--set K=V [K=V ...]`` (repeatable) and ``--dry-run``."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override options (values are YAML), e.g. --set {example}",
+    )
+    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print resolved options")
 
 
 def apply_debug(opts: Options) -> None:

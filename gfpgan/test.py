@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 
 from gfpgan.metrics.base import Metric
 from gfpgan.metrics.report import SetResult, collect, format_table, protocol_line, write_reports
-from gfpgan.options import OptionError, Options, dump_options, load_options
+from gfpgan.options import OptionError, Options, add_option_arguments, dump_options, load_options
 from gfpgan.registry import ARCHS, DATASETS, METRICS
 from gfpgan.utils.images import imwrite_rgb, tensor2img
 from gfpgan.utils.state_dict import CheckpointError, load_weights
@@ -60,16 +60,7 @@ USER_ERRORS = (OptionError, CheckpointError, WeightsNotFoundError, FileNotFoundE
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Restore and score the test sets of a YAML option file.")
     parser.add_argument("-opt", "--opt", required=True, help="path to the test option YAML file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override options, e.g. --set path.pretrain_network_g=net_g_5000.pth val.save_img=false",
-    )
-    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print resolved options")
+    add_option_arguments(parser, example="path.pretrain_network_g=net_g_5000.pth val.save_img=false")
     return parser.parse_args(argv)
 
 

@@ -30,7 +30,15 @@ from torch.utils.data import DataLoader
 from gfpgan import losses as L
 from gfpgan.data.sampler import EnlargedSampler
 from gfpgan.optim import build_optimizer, build_scheduler, update_learning_rate
-from gfpgan.options import OptionError, Options, detect_phase, dump_options, load_options, read_yaml
+from gfpgan.options import (
+    OptionError,
+    Options,
+    add_option_arguments,
+    detect_phase,
+    dump_options,
+    load_options,
+    read_yaml,
+)
 from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS
 from gfpgan.utils import dist
 from gfpgan.utils.checkpoint import atomic_save, find_resume_state, load_training_state, prune_checkpoints
@@ -52,16 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none", help="job launcher")
     parser.add_argument("--auto_resume", "--auto-resume", action="store_true", help="resume from the newest state")
     parser.add_argument("--debug", action="store_true", help="name debug_*, log/save/validate often, no tensorboard")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override options, e.g. --set train.optim_g.lr=1e-3 datasets.train.batch_size_per_gpu=2",
-    )
-    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print resolved options")
+    add_option_arguments(parser, example="train.optim_g.lr=1e-3 datasets.train.batch_size_per_gpu=2")
     # torch.distributed.launch passes --local-rank / --local_rank; torchrun sets LOCAL_RANK instead. Accept, ignore.
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)

@@ -90,6 +90,32 @@ def test_blur_fast_paths_equal_filter2d(kernel):
     np.testing.assert_allclose(D.blur(img, kernel), ref, atol=2e-6)
 
 
+@pytest.mark.parametrize("shape,radius", [((70, 90, 3), 6), ((64, 64, 1), 9), ((81, 77, 3), 20)])
+def test_dft_correlation_equals_filter2d(shape, radius):
+    """The DFT path (large non-separable kernels): random asymmetric kernels catch a flipped or shifted kernel."""
+    rng = np.random.default_rng(radius)
+    img = rng.random(shape, dtype=np.float32)
+    kernel = rng.random((2 * radius + 1, 2 * radius + 1)).astype(np.float32)
+    kernel /= kernel.sum()
+    ref = cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101).reshape(shape)
+    out = D._correlate_dft(img, kernel)
+    assert out.shape == shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, atol=2e-6)
+
+
+def test_blur_takes_the_dft_path_for_large_anisotropic_kernels(monkeypatch):
+    calls = []
+    real = D._correlate_dft
+    monkeypatch.setattr(D, "_correlate_dft", lambda img, k: calls.append(k.shape) or real(img, k))
+    kernel = D.bivariate_gaussian(41, 6.0, 1.5, 0.7, isotropic=False)
+    img = _img(96, 80)
+    np.testing.assert_allclose(D.blur(img, kernel), cv2.filter2D(img, -1, kernel), atol=2e-6)
+    assert calls and calls[0][0] > 2 * D._DFT_MIN_RADIUS
+    calls.clear()
+    D.blur(img, D.bivariate_gaussian(41, 6.0))  # isotropic: separable, no DFT
+    assert not calls
+
+
 def test_gaussian_noise_statistics_and_gray():
     img = np.full((200, 200, 3), 0.5, np.float32)
     out = D.add_gaussian_noise(img, 10.0, np.random.default_rng(0))

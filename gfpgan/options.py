@@ -95,6 +95,7 @@ LOADER_FIELDS: dict[str, Field] = {
     "pin_memory": Field(bool | None, None, "pin host memory; ~ = true on CUDA"),
     "persistent_workers": Field(bool, True, "keep workers alive across epochs"),
     "prefetch_factor": Field(int | None, None, "batches prefetched per worker (torch default when ~)"),
+    "tune_malloc": Field(bool, True, "glibc: workers keep freed image buffers in their heap (gfpgan/data/worker.py)"),
 }
 
 OPTIMIZERS = ("Adam", "AdamW")

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from gfpgan.data.worker import worker_init
 from gfpgan.metrics.base import Metric
 from gfpgan.metrics.report import SetResult, collect, format_table, protocol_line, write_reports
 from gfpgan.options import OptionError, Options, add_option_arguments, dump_options, load_options
@@ -277,6 +278,7 @@ def test(opts: Options, argv: Sequence[str] | None = None) -> dict[str, SetResul
             batch_size=spec.loader.batch_size_per_gpu,
             shuffle=False,
             num_workers=spec.loader.num_worker_per_gpu,
+            worker_init_fn=worker_init if spec.loader.tune_malloc else None,
         )
         loader.dataset_name = name
         save_dir = root / "visualization" / name if opts.val.save_img else None

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from gfpgan import losses as L
 from gfpgan.data.sampler import EnlargedSampler
+from gfpgan.data.worker import worker_init
 from gfpgan.optim import build_optimizer, build_scheduler, update_learning_rate
 from gfpgan.options import (
     OptionError,
@@ -491,6 +492,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
         pin_memory=device.type == "cuda" if loader_opt.pin_memory is None else loader_opt.pin_memory,
         persistent_workers=workers > 0 and loader_opt.persistent_workers,
         prefetch_factor=loader_opt.prefetch_factor if workers > 0 else None,
+        worker_init_fn=worker_init if loader_opt.tune_malloc else None,
         generator=torch.Generator(),  # keeps the global torch RNG (G's noise) independent of loader restarts
     )
     val_loaders = {}
@@ -502,6 +504,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
                 batch_size=spec.loader.batch_size_per_gpu,
                 shuffle=False,
                 num_workers=spec.loader.num_worker_per_gpu,
+                worker_init_fn=worker_init if spec.loader.tune_malloc else None,
             )
             loader.dataset_name = spec.get("name") or phase
             val_loaders[phase] = loader

@@ -12,6 +12,7 @@ from gfpgan.data import (  # noqa: F401
     sampler,
     synthetic,
     testset,
+    worker,
 )
 from gfpgan.data.degradations import DegradationSettings, degrade
 from gfpgan.data.ffhq_degradation import FFHQDegradationDataset

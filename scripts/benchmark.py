@@ -132,7 +132,9 @@ def mode_infer(args) -> list[dict]:
 
 def mode_data(args) -> list[dict]:
     cmd = [sys.executable, str(Path(__file__).with_name("bench_data.py")), "--samples", str(args.samples)]
-    cmd += ["--threads", str(args.threads), "--reference-python", args.reference_python, "--rounds", str(args.repeats)]
+    cmd += ["--threads", str(args.threads), "--rounds", str(args.repeats), "--warmup", str(max(args.warmup, 2))]
+    cmd += ["--no-reference"] if args.no_reference else ["--reference-python", args.reference_python]
+    cmd += ["--workers", str(args.workers)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         return [{"error": proc.stderr[-2000:]}]
@@ -174,6 +176,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
     p.add_argument("--images", type=int, default=4, help="metrics: images per timed call")
     p.add_argument("--samples", type=int, default=32, help="data: timed samples per side")
+    p.add_argument("--workers", type=int, default=0, help="data: 0 = one worker's work in-process; N = a DataLoader "
+                   "with N workers")  # fmt: skip
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)

@@ -82,3 +82,13 @@ def test_cli_infer_end_to_end(tmp_path):
     assert all(r["median_s"] > 0 and r["maxrss_mib"] > 0 and r["flops"] > 0 for r in gen)
     assert gen[1]["vs_float32"]["max_abs"] < 0.5
     assert result["gpu"] in ("not measured: no GPU", None)
+
+
+def test_bench_data_our_side_runs_both_heap_settings():
+    cmd = [sys.executable, str(REPO / "scripts" / "bench_data.py"), "--no-reference", "--num-images", "2",
+           "--samples", "2", "--warmup", "1", "--rounds", "1"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ours_samples_per_s"] > 0 and result["ours_untuned_heap_samples_per_s"] > 0
+    assert result["reference_samples_per_s"] is None and result["speedup"] is None

@@ -36,7 +36,9 @@ class _ReallocFaults(Dataset):
 @pytest.mark.skipif(not GLIBC, reason="glibc only")
 def test_worker_init_keeps_freed_image_buffers():
     def faults(init) -> list[int]:
-        loader = DataLoader(_ReallocFaults(), batch_size=1, num_workers=1, worker_init_fn=init)
+        # spawn: a fresh worker; a forked one inherits the parent's heap, whose free space depends on earlier tests
+        loader = DataLoader(_ReallocFaults(), batch_size=1, num_workers=1, worker_init_fn=init,
+                            multiprocessing_context="spawn")  # fmt: skip
         return [int(x) for x in loader]
 
     pages = 15 * 6 * 1024 * 1024 // 4096

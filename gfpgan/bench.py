@@ -297,9 +297,9 @@ def _random_metric_weights(name: str, tmp: Path) -> dict[str, str]:
     _seed_all(0)
     tmp.mkdir(parents=True, exist_ok=True)
     if name == "lpips":
-        import lpips as lpips_package
+        from gfpgan.metrics.lpips import LPIPSNet
 
-        model = lpips_package.LPIPS(net="vgg", pretrained=False, pnet_rand=True, verbose=False)
+        model = LPIPSNet("vgg")  # random backbone and linear layers, the layout of a full lpips.LPIPS state dict
         path = tmp / "lpips_vgg_random.pth"
         torch.save(model.state_dict(), path)
         return {"weights": str(path)}

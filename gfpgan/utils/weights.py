@@ -72,6 +72,18 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
             "torchvision VGG16 ImageNet weights (LPIPS vgg backbone)",
         ),
         WeightFile(
+            "lpips_v0.1_alex.pth",
+            "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
+            "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+            "LPIPS v0.1 linear layers for the AlexNet backbone (Zhang et al. 2018)",
+        ),
+        WeightFile(
+            "lpips_v0.1_vgg.pth",
+            "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
+            "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+            "LPIPS v0.1 linear layers for the VGG16 backbone (Zhang et al. 2018)",
+        ),
+        WeightFile(
             "pt_inception-2015-12-05-6726825d.pth",
             "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
             None,

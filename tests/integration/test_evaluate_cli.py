@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import cv2
@@ -39,15 +38,12 @@ def folders(tmp_path_factory) -> tuple[Path, Path, list[np.ndarray], list[np.nda
 
 @pytest.fixture(scope="module")
 def weight_files(tmp_path_factory) -> tuple[Path, Path]:
-    import lpips
-
     from gfpgan.archs.arcface import ResNetArcFace
+    from gfpgan.metrics.lpips import LPIPSNet
 
     root = tmp_path_factory.mktemp("weights")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = lpips.LPIPS(net="alex", pretrained=False, pnet_rand=True, verbose=False)
-    torch.save(model.state_dict(), root / "lpips_alex.pth")
+    torch.manual_seed(0)
+    torch.save(LPIPSNet("alex").state_dict(), root / "lpips_alex.pth")  # the lpips package's state-dict layout
     arcface = ResNetArcFace(block="IRBlock", layers=[2, 2, 2, 2], use_se=False)
     torch.save(seeded_state_dict({k: tuple(v.shape) for k, v in arcface.state_dict().items()}, 6), root / "arc.pth")
     return root / "lpips_alex.pth", root / "arc.pth"

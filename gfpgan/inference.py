@@ -2,8 +2,8 @@
 
 Pipeline of :meth:`FaceRestorer.enhance` (a whole image):
 
-1. Detect faces (facexlib RetinaFace-ResNet50, score > 0.97) and their 5 landmarks (eyes, nose, mouth corners),
-   dropping faces whose eyes are closer than 5 px; or take landmarks given by the caller.
+1. Detect faces (RetinaFace-ResNet50 of ``gfpgan.archs.retinaface``, score > 0.97) and their 5 landmarks (eyes, nose,
+   mouth corners), dropping faces whose eyes are closer than 5 px; or take landmarks given by the caller.
 2. Align each face: a similarity transform (``cv2.estimateAffinePartial2D``, LMEDS) maps the landmarks onto the FFHQ
    5-point template (scaled to the generator's ``out_size``); ``cv2.warpAffine`` with a gray border (135,133,132).
 3. Restore the crops with the generator, in batches: BGR -> RGB, [0,1] -> [-1,1], clamp, round.
@@ -29,7 +29,6 @@ import math
 import os
 import re
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import cv2
@@ -71,7 +70,7 @@ FFHQ_TEMPLATE_512 = np.array(
 CROP_BORDER_VALUE = (135, 133, 132)  # BGR gray of the area outside the image in an aligned crop (8-bit scale)
 DETECTION_THRESHOLD = 0.97
 MIN_EYE_DISTANCE_PX = 5.0
-# facexlib ParseNet's 19 classes: 0 background, 14 neck, 16 cloth, 17 hair, 18 hat are outside the face mask.
+# ParseNet's 19 classes: 0 background, 14 neck, 16 cloth, 17 hair, 18 hat are outside the face mask.
 PARSE_BACKGROUND_CLASSES = (0, 14, 16, 17, 18)
 
 # Official weight versions: file key in gfpgan.utils.weights.KNOWN_WEIGHTS, arch, channel multiplier.
@@ -458,12 +457,10 @@ class FaceRestorer:
 
     def _get_detector(self) -> nn.Module:
         if self._detector is None:
-            from facexlib.detection.retinaface import RetinaFace
+            from gfpgan.archs.retinaface import RetinaFace
 
             path = get_weights_path("detection_Resnet50_Final", local_path=self.det_model_path)
-            with warnings.catch_warnings():  # torchvision's deprecation note about resnet50(pretrained=False)
-                warnings.simplefilter("ignore", UserWarning)
-                detector = RetinaFace(network_name="resnet50", half=False, device=self.device)
+            detector = RetinaFace()
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = {k.removeprefix("module."): v for k, v in state.items()}
             detector.load_state_dict(state, strict=True)
@@ -480,7 +477,7 @@ class FaceRestorer:
                 logger.warning("face parsing weights unavailable (%s); pasting with a feathered square mask.", e)
                 self._parser_missing = True
                 return None
-            from facexlib.parsing.parsenet import ParseNet
+            from gfpgan.archs.parsenet import ParseNet
 
             parser = ParseNet(in_size=512, out_size=512, parsing_ch=19)
             parser.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)

@@ -1,6 +1,7 @@
 """Network architectures (registered in ``gfpgan.registry.ARCHS``), checkpoint-compatible with the official GFPGAN.
 
-Every module that registers something is imported here explicitly (no folder scanning).
+Every module is imported here explicitly (no folder scanning); retinaface and parsenet (the face detector and parser
+of whole-image inference) register nothing.
 """
 
 from gfpgan.archs import (  # noqa: F401  (registration)
@@ -9,6 +10,8 @@ from gfpgan.archs import (  # noqa: F401  (registration)
     discriminators,
     gfpgan,
     ops,
+    parsenet,
+    retinaface,
     stylegan2,
     stylegan2_bilinear,
     stylegan2_clean,

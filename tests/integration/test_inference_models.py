@@ -1,27 +1,23 @@
-"""The detector and parser are built from facexlib and loaded from the weights registry (never its downloader):
-random-weight files in $GFPGAN_WEIGHTS_DIR stand in for detection_Resnet50_Final.pth and parsing_parsenet.pth."""
+"""The detector and parser (gfpgan.archs.retinaface / parsenet) are loaded from the weights registry (never a
+downloader): random-weight files in $GFPGAN_WEIGHTS_DIR stand in for detection_Resnet50_Final.pth and
+parsing_parsenet.pth, saved in the released files' key layouts."""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from gfpgan.archs.gfpgan import GFPGANv1Clean
+from gfpgan.archs.parsenet import ParseNet
+from gfpgan.archs.retinaface import RetinaFace
 from gfpgan.inference import FaceRestorer, face_template
 
 
 @pytest.fixture
 def weights_dir(tmp_path, monkeypatch):
-    from facexlib.detection.retinaface import RetinaFace
-    from facexlib.parsing.parsenet import ParseNet
-
     torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        detector = RetinaFace(network_name="resnet50", device="cpu")
+    detector = RetinaFace()
     # Every prior is a confident face whose 5 landmarks coincide (heads: zero weights, biases only), so the detection
     # path runs fully and every face is then dropped by the 5 px eye-distance rule.
     with torch.no_grad():
@@ -56,7 +52,9 @@ def test_detector_and_parser_come_from_the_registry(weights_dir):
     img = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
 
     assert r.detect_landmarks(img) == []  # every detection has its eyes < 5 px apart
-    assert r._detector is not None
+    assert isinstance(r._detector, RetinaFace)
+    saved = torch.load(weights_dir / "detection_Resnet50_Final.pth", weights_only=True)
+    assert all(torch.equal(v, saved[f"module.{k}"]) for k, v in r._detector.state_dict().items())
     cropped, restored, out = r.enhance(img)
     assert cropped == restored == [] and out.shape == img.shape
 
@@ -73,6 +71,7 @@ def test_detector_and_parser_come_from_the_registry(weights_dir):
     # The parser: loaded strictly from the registry file (a 512 px ParseNet forward takes seconds on a CPU, so the mask
     # logic runs on a stand-in that labels a centred disc as skin (class 1) and the rest as background).
     parser = r._get_parser()
+    assert isinstance(parser, ParseNet)
     saved = torch.load(weights_dir / "parsing_parsenet.pth", weights_only=True)
     assert all(torch.equal(v, saved[k]) for k, v in parser.state_dict().items())
 

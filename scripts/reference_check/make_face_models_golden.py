@@ -1,61 +1,35 @@
 """Record tests/data/face_models_golden.json from the reference facexlib RetinaFace-ResNet50 and ParseNet.
 
 Run in the reference environment (facexlib installed): ``python scripts/reference_check/make_face_models_golden.py``.
-Both networks get deterministic weights made from their state-dict key names (``fill_state``, repeated verbatim in
-tests/unit/test_face_models.py), so nothing large is stored: the JSON holds the key / shape listings, summaries of the
-raw detector heads and the parser outputs, and the full detection arrays. When gfpgan is importable too, our modules are
-run on the same weights and inputs and the largest differences are printed.
+Both networks get deterministic weights made from their state-dict key names (``fill_state`` of
+tests/unit/face_model_inputs.py, shared with the tests), so nothing large is stored: the JSON holds the key / shape
+listings, summaries of the raw detector heads and the parser outputs, and the full detection arrays. When gfpgan is
+importable too, our modules are run on the same weights and inputs and the largest differences are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-SEED = 20240607
-FACE_BIAS, HEAD_GAIN = 0.5, 3.0  # face-logit bias and head weight gain: ~30 priors pass 0.97, 10 survive NMS
-DET_HW, PARSE_HW = (64, 80), (96, 128)
-RESIZED_TARGET, RESIZED_MAX = 96, 120  # shrunken test scale for the use_origin_size=False path (64x80 -> 96x120)
-RESIZED_THRESHOLD = 0.95  # 18 detections on the resized image (none reach 0.97)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "unit"))
+from face_model_inputs import (  # noqa: E402
+    RESIZED_MAX,
+    RESIZED_TARGET,
+    RESIZED_THRESHOLD,
+    SEED,
+    detector_image,
+    fill_state,
+    parser_input,
+)
+
 N_SAMPLES = 24
-
-
-def fill_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Deterministic stand-in weights: one numpy Generator walks the keys in sorted order."""
-    rng = np.random.default_rng(SEED)
-    out = {}
-    for key in sorted(state):
-        t = state[key]
-        leaf, shape = key.rsplit(".", 1)[-1], tuple(t.shape)
-        if t.dtype == torch.int64:  # num_batches_tracked
-            v = np.zeros(shape)
-        elif leaf == "running_var":
-            v = rng.uniform(0.5, 1.5, shape)
-        elif leaf in ("running_mean", "bias"):
-            v = rng.normal(0.0, 0.1, shape)
-        elif len(shape) == 1:  # BatchNorm scale
-            v = rng.uniform(0.3, 0.7, shape)
-        else:  # convolution: unit-variance-preserving scale
-            v = rng.normal(0.0, 1.0, shape) / np.sqrt(np.prod(shape[1:]))
-        if "Head." in key and leaf == "weight":
-            v = v * HEAD_GAIN
-        if key.startswith("ClassHead.") and leaf == "bias":  # (background, face) logit pairs
-            v = v + np.tile([-FACE_BIAS, FACE_BIAS], shape[0] // 2)
-        out[key] = torch.from_numpy(np.asarray(v)).to(t.dtype)
-    return out
-
-
-def detector_image() -> np.ndarray:
-    return np.random.default_rng(1).uniform(0, 255, (*DET_HW, 3)).astype(np.float32)
-
-
-def parser_input() -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (1, 3, *PARSE_HW)).astype(np.float32))
 
 
 def sample_indices(numel: int, salt: int) -> list[int]:

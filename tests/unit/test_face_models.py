@@ -2,8 +2,8 @@
 
 tests/data/face_models_golden.json comes from scripts/reference_check/make_face_models_golden.py: the reference
 networks' state-dict key / shape listings, and their outputs with deterministic weights made from the key names
-(``fill_state`` below, the generator's function repeated verbatim) on small seeded inputs. The reference package is only
-imported by the optional cross-check at the end, which skips when it is not installed.
+(``fill_state`` of face_model_inputs.py, shared with the generator script) on small seeded inputs. The reference
+package is only imported by the optional cross-check at the end, which skips when it is not installed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from face_model_inputs import (
+    RESIZED_MAX,
+    RESIZED_TARGET,
+    RESIZED_THRESHOLD,
+    detector_image,
+    fill_state,
+    parser_input,
+)
 
 from gfpgan.archs.parsenet import ParseNet
 from gfpgan.archs.retinaface import RetinaFace, prior_boxes
@@ -22,46 +30,8 @@ from gfpgan.archs.retinaface import RetinaFace, prior_boxes
 GOLDEN = json.loads((Path(__file__).resolve().parents[1] / "data" / "face_models_golden.json").read_text())
 
 # The generator's constants and input makers (scripts/reference_check/make_face_models_golden.py).
-SEED = 20240607
-FACE_BIAS, HEAD_GAIN = 0.5, 3.0
-DET_HW, PARSE_HW = (64, 80), (96, 128)
-RESIZED_TARGET, RESIZED_MAX = 96, 120
-RESIZED_THRESHOLD = 0.95
 RTOL, ATOL = 1e-4, 1e-5  # network outputs
 PX_TOL = 1e-3  # detections: boxes and landmarks (pixels); scores use RTOL / ATOL
-
-
-def fill_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Deterministic stand-in weights: one numpy Generator walks the keys in sorted order."""
-    rng = np.random.default_rng(SEED)
-    out = {}
-    for key in sorted(state):
-        t = state[key]
-        leaf, shape = key.rsplit(".", 1)[-1], tuple(t.shape)
-        if t.dtype == torch.int64:  # num_batches_tracked
-            v = np.zeros(shape)
-        elif leaf == "running_var":
-            v = rng.uniform(0.5, 1.5, shape)
-        elif leaf in ("running_mean", "bias"):
-            v = rng.normal(0.0, 0.1, shape)
-        elif len(shape) == 1:  # BatchNorm scale
-            v = rng.uniform(0.3, 0.7, shape)
-        else:  # convolution: unit-variance-preserving scale
-            v = rng.normal(0.0, 1.0, shape) / np.sqrt(np.prod(shape[1:]))
-        if "Head." in key and leaf == "weight":
-            v = v * HEAD_GAIN
-        if key.startswith("ClassHead.") and leaf == "bias":  # (background, face) logit pairs
-            v = v + np.tile([-FACE_BIAS, FACE_BIAS], shape[0] // 2)
-        out[key] = torch.from_numpy(np.asarray(v)).to(t.dtype)
-    return out
-
-
-def detector_image() -> np.ndarray:
-    return np.random.default_rng(1).uniform(0, 255, (*DET_HW, 3)).astype(np.float32)
-
-
-def parser_input() -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (1, 3, *PARSE_HW)).astype(np.float32))
 
 
 def key_listing(model: torch.nn.Module) -> list:

@@ -72,11 +72,27 @@ def count_flops(fn: Callable[[], Any]) -> int | None:
     return int(counter.get_total_flops())
 
 
+def peak_rss_mib() -> float:
+    """This process's own peak resident set size: ``VmHWM`` of /proc/self/status on Linux.
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's resident size at fork into a child's ru_maxrss across
+    exec, so a worker smaller than the harness process would report the harness's size.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux (bytes on macOS)
+
+
 def peak_memory_mib(device: torch.device) -> float:
-    """Peak memory of this process: CUDA max allocated on GPU, else the process's max resident set size."""
+    """Peak memory of this process: CUDA max allocated on GPU, else its own peak resident set size."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return peak_rss_mib()
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, size: int = 2048, repeats: int = 5) -> float:
@@ -271,7 +287,7 @@ def build_ours_restore(cfg: dict, device: torch.device) -> Callable[[], Any]:
     return lambda: restorer.enhance(img, landmarks=landmarks, paste_back=True)
 
 
-def build_ours_metric(cfg: dict, device: torch.device) -> Callable[[], Any]:
+def build_ours_metric(cfg: dict, device: torch.device) -> tuple[Callable[[], Any], Callable[[], dict]]:
     """``cfg["images"]`` (S,S,3) uint8 RGB pairs through one registered metric (update for each, then compute)."""
     from gfpgan.registry import METRICS
 
@@ -283,13 +299,15 @@ def build_ours_metric(cfg: dict, device: torch.device) -> Callable[[], Any]:
     gts = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
     imgs = [np.clip(g.astype(np.int16) + rng.integers(-20, 21, g.shape), 0, 255).astype(np.uint8) for g in gts]
 
+    value: dict[str, float] = {}
+
     def call() -> None:
         metric.reset()
         for img, gt in zip(imgs, gts):
             metric.update(img, gt)
-        metric.compute()
+        value["value"] = float(metric.compute())
 
-    return call
+    return call, lambda: dict(value)
 
 
 def _random_metric_weights(name: str, tmp: Path) -> dict[str, str]:
@@ -350,7 +368,10 @@ def worker_main(mode: str, cfg: dict) -> None:
     elif mode == "restore":
         call = build_ours_restore(cfg, device)
     elif mode == "metric":
-        call = build_ours_metric(cfg, device)
+        from gfpgan.utils.malloc import tune_malloc
+
+        tune_malloc()  # as gfpgan-eval / gfpgan-test set their process up (gfpgan/utils/malloc.py)
+        call, extras = build_ours_metric(cfg, device)
     else:
         raise SystemExit(f"unknown worker mode {mode!r}")
     print(json.dumps({"ready": True, "maxrss_after_build_mib": peak_memory_mib(device), "maxrss_import_mib": base}))
@@ -391,10 +412,11 @@ def sync():
     if device.type == "cuda":
         torch.cuda.synchronize()
 
-def peak():
+def peak():  # the process's own peak RSS (VmHWM; ru_maxrss would include the harness's size at fork)
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2 ** 20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
 
 def batch(n, size):
     g = torch.Generator().manual_seed(0)
@@ -406,6 +428,7 @@ def batch(n, size):
 base = peak()
 weights = torch.load(cfg["load_weights"]) if cfg.get("load_weights") else None
 loaded = []
+value = {}
 torch.manual_seed(0)
 if mode == "infer":
     from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean
@@ -418,6 +441,65 @@ if mode == "infer":
     def call():
         with torch.no_grad():
             net(x, return_rgb=False, randomize_noise=False)
+elif mode == "metric":  # the reference computation of each metric, on the images and weight files ours uses
+    import os, warnings
+    import numpy as np
+    name, size, count = cfg["metric"], cfg["out_size"], cfg["images"]
+    rng = np.random.default_rng(0)  # the same pairs as build_ours_metric
+    gts = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
+    imgs = [np.clip(g.astype(np.int16) + rng.integers(-20, 21, g.shape), 0, 255).astype(np.uint8) for g in gts]
+    def batch01(images):  # (H,W,3) uint8 RGB list -> (N,3,H,W) float in [0,1]
+        return torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i in images]).float().div(255.0).to(device)
+    if name in ("psnr", "ssim"):
+        from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+        fn = calculate_psnr if name == "psnr" else calculate_ssim
+        def call():
+            value["v"] = float(np.mean([fn(i, g, crop_border=0, input_order="HWC", test_y_channel=False)
+                                        for i, g in zip(imgs, gts)]))
+    elif name == "niqe":
+        from basicsr.metrics.niqe import calculate_niqe
+        def call():  # BasicSR takes BGR (its Y conversion is bgr2ycbcr)
+            value["v"] = float(np.mean([calculate_niqe(i[..., ::-1], crop_border=0, input_order="HWC", convert_to="y")
+                                        for i in imgs]))
+    elif name == "lpips":
+        import lpips
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False).eval().to(device)
+        model.load_state_dict(torch.load(os.path.join(cfg["tmp"], "lpips_vgg_random.pth"))); loaded.append("lpips")
+        def call():
+            with torch.no_grad():
+                a, b = batch01(imgs) * 2 - 1, batch01(gts) * 2 - 1
+                value["v"] = float(model(a, b).mean())
+    elif name == "fid":
+        import pytorch_fid.inception as pfi
+        from pytorch_fid.fid_score import calculate_frechet_distance
+        state = torch.load(os.path.join(cfg["tmp"], "fid_inception_random.pth"))
+        state.setdefault("fc.weight", torch.zeros(1008, 2048))  # the classifier pytorch-fid's file also holds;
+        state.setdefault("fc.bias", torch.zeros(1008))  # unused by the pool3 features
+        pfi.load_state_dict_from_url = lambda *a, **k: state  # our seeded weights instead of the download
+        model = pfi.InceptionV3([3]).eval().to(device); loaded.append("fid")
+        def features(images):
+            with torch.no_grad():
+                return model(batch01(images))[0].flatten(1).double().cpu().numpy()
+        def call():
+            a, b = features(imgs), features(gts)
+            value["v"] = float(calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False),
+                                                          b.mean(0), np.cov(b, rowvar=False)))
+    elif name == "deg":
+        from gfpgan.archs.arcface_arch import ResNetArcFace
+        from gfpgan.models.gfpgan_model import GFPGANModel
+        arc = ResNetArcFace(block="IRBlock", layers=[2, 2, 2, 2], use_se=False)
+        arc.load_state_dict(torch.load(os.path.join(cfg["tmp"], "arcface_random.pth"))); loaded.append("deg")
+        arc = arc.eval().to(device)
+        def call():  # the identity loss's input preparation, then the angle in degrees
+            with torch.no_grad():
+                emb = [arc(GFPGANModel.gray_resize_for_identity(None, batch01(s) * 2 - 1)).double()
+                       for s in (imgs, gts)]
+            cos = (F.normalize(emb[0], dim=1) * F.normalize(emb[1], dim=1)).sum(1).clamp(-1, 1)
+            value["v"] = float(torch.rad2deg(torch.arccos(cos)).mean())
+    else:
+        raise SystemExit(f"reference worker: unknown metric {name!r}")
 else:
     import torchvision.models as tvm
     import basicsr.archs.vgg_arch as vgg_arch
@@ -507,7 +589,7 @@ for line in sys.stdin:
         except RuntimeError:
             reply = {"flops": None}
     else:
-        reply = {"maxrss_mib": peak(), "loaded": loaded}
+        reply = {"maxrss_mib": peak(), "loaded": loaded, **({"value": value["v"]} if "v" in value else {})}
     print(json.dumps(reply), flush=True)
 """
 

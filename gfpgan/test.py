@@ -35,6 +35,7 @@ from gfpgan.metrics.report import SetResult, collect, format_table, protocol_lin
 from gfpgan.options import OptionError, Options, add_option_arguments, dump_options, load_options
 from gfpgan.registry import ARCHS, DATASETS, METRICS
 from gfpgan.utils.images import imwrite_rgb, tensor2img
+from gfpgan.utils.malloc import tune_malloc
 from gfpgan.utils.state_dict import CheckpointError, load_weights
 from gfpgan.utils.weights import WeightsNotFoundError
 
@@ -66,7 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python test.py -opt FILE``: 0 on success, 1 when a score is NaN, 2 on an input error."""
+    """``python test.py -opt FILE``: 0 on success, 1 when a score is NaN, 2 on an input error. ``argv`` None = run as
+    the program (sys.argv), which also tunes the process's heap (gfpgan/utils/malloc.py)."""
+    if argv is None:
+        tune_malloc()
     args = parse_args(argv)
     try:
         opts, report = load_options(args.opt, overrides=args.overrides, phase="test")

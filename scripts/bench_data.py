@@ -69,8 +69,9 @@ if workers:
     del batches, loader  # ends the workers, so their peak RSS is reported under RUSAGE_CHILDREN
     import gc; gc.collect()
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker
-else:
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+else:  # VmHWM: ru_maxrss of an exec'd child would include this script's parent's size at fork
+    with open("/proc/self/status") as f:
+        rss_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 print(json.dumps({"samples_per_s": rate, "peak_rss_mib": rss_kib / 1024}))
 """
 

@@ -142,22 +142,37 @@ def mode_data(args) -> list[dict]:
 
 
 def mode_metrics(args) -> list[dict]:
+    """Each metric over the same ``--images`` pairs: ours, and the reference computation (BasicSR's PSNR/SSIM/NIQE,
+    the lpips package, pytorch-fid, gfpgan 1.3.8's ArcFace with its identity-loss input) on the same weight files,
+    interleaved; with the two values, so that the harness also shows the numbers agree."""
     rows = []
     tmp = tempfile.mkdtemp(prefix="gfpgan_bench_metrics_")
+    reference = not args.no_reference and os.path.isfile(args.reference_python)
+    if not args.no_reference and not reference:
+        print(f"reference python {args.reference_python} not found: reference side skipped", file=sys.stderr)
     for name in args.metrics:
         cfg = dict(metric=name, out_size=args.out_size, images=args.images, threads=args.threads, device=args.device)
         cfg["tmp"] = tmp
         print(f"metric {name}", file=sys.stderr)
+        specs = [("metric", cfg, None)] + ([("metric", cfg, args.reference_python)] if reference else [])
         try:
-            with bench.workers([("metric", cfg, None)]) as ws:
-                (res,) = bench.measure(ws, args.warmup, args.repeats, flops=not args.no_flops)
+            with bench.workers(specs) as ws:  # ours first: it writes the seeded weight files the reference loads
+                results = bench.measure(ws, args.warmup, args.repeats, flops=not args.no_flops)
         except RuntimeError as e:
             rows.append({"metric": name, "error": str(e)[-600:]})
             continue
-        res["images_per_s"] = round(args.images / res["median_s"], 3)
-        bench.add_efficiency(res, args.peaks, "float32")
         cfg.pop("tmp")
-        rows.append({"side": "ours", **cfg, **res})
+        for side, res in zip(("ours", "reference"), results):
+            if res is None:
+                continue
+            res["images_per_s"] = round(args.images / res["median_s"], 3)
+            bench.add_efficiency(res, args.peaks, "float32")
+            row = {"side": side, **cfg, **res}
+            if side == "ours" and len(results) > 1:
+                row.update(_compare(res, results[1]))
+                if results[1] and "value" in res and "value" in results[1]:
+                    row["abs_value_difference"] = abs(res["value"] - results[1]["value"])
+            rows.append(row)
     return rows
 
 

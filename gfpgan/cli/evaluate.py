@@ -19,6 +19,7 @@ from tqdm import tqdm
 from gfpgan.metrics.fid import read_rgb
 from gfpgan.metrics.report import TABLE_ORDER, collect, format_table, protocol_line, write_reports
 from gfpgan.registry import METRICS
+from gfpgan.utils.malloc import tune_malloc
 
 __all__ = ["build_metrics", "main", "pair_files"]
 
@@ -99,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``gfpgan-eval ...``; ``argv`` None = run as the program (sys.argv), which also tunes the process's heap."""
+    if argv is None:
+        tune_malloc()  # numpy-heavy metrics on image-sized arrays: keep freed buffers (gfpgan/utils/malloc.py)
     args = _parser().parse_args(argv)
     if args.metrics is None:
         args.metrics = list(TABLE_ORDER) if args.gt else ["niqe"] + (["fid"] if args.fid_stats or args.fid_ref else [])

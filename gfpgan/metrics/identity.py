@@ -75,8 +75,10 @@ class IdentityDistance(Metric):
     @torch.no_grad()
     def _angles(self, restored: torch.Tensor, gt: torch.Tensor) -> list[float]:
         """(N,3,H,W) RGB in [0,1] pairs -> N angles in ``self.unit``."""
-        a = self.model(identity_input(restored)).double()
-        b = self.model(identity_input(gt)).double()
+        n = len(restored)
+        # one forward for both sides (a batch of 2n): a few % faster per pair than two forwards
+        emb = self.model(torch.cat([identity_input(restored), identity_input(gt)])).double()
+        a, b = emb[:n], emb[n:]
         cos = (F.normalize(a, dim=1) * F.normalize(b, dim=1)).sum(dim=1).clamp(-1, 1)
         angles = torch.arccos(cos)
         if self.unit == "degree":

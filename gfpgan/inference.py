@@ -391,7 +391,8 @@ class FaceRestorer:
             (the official, stochastic behaviour).
         use_parse: blend faces with the ParseNet face mask (weights ``parsing_parsenet``); when the weights cannot be
             found a feathered square mask is used instead (logged once).
-        batch_size: faces per generator forward.
+        batch_size: faces per generator forward; None: 4 on CUDA, 1 on the CPU, where larger batches are slower per
+            face (512 px float32, 2 threads: 3.13 s per face at batch 1, 3.58 s at batch 4; docs/benchmarks.md).
         colorize: keep the generator's colour output for grayscale inputs (default: convert back to gray).
         net: an already built generator (its weights are used as they are; ``model_path``/``version`` ignored).
         det_model_path, parse_model_path: explicit detector / parser weight files (default: weights registry).
@@ -413,7 +414,7 @@ class FaceRestorer:
         bg_upsampler: Callable[[np.ndarray, float], np.ndarray] | None = None,
         seed: int | None = 0,
         use_parse: bool = True,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         colorize: bool = False,
         net: nn.Module | None = None,
         det_model_path: str | os.PathLike | None = None,
@@ -425,10 +426,12 @@ class FaceRestorer:
             raise ValueError(f"arch must be one of {', '.join(ARCH_CLASSES)} or None, got {arch!r}.")
         if upscale <= 0:
             raise ValueError(f"upscale must be > 0, got {upscale}.")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.upscale = upscale
         self.device = resolve_device(device)
+        if batch_size is None:
+            batch_size = 4 if self.device.type == "cuda" else 1
         self.dtype = _resolve_dtype(dtype)
         self.bg_upsampler = bg_upsampler
         self.seed = seed

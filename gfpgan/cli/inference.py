@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    p.add_argument("--batch-size", type=int, default=4, help="faces per generator forward")
+    p.add_argument("--batch-size", type=int, default=None, help="faces per generator forward (default: 4 on a GPU, "
+                   "1 on the CPU, where larger batches are slower per face)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the (fixed) noise maps")
     p.add_argument("--random-noise", action="store_true", help="fresh random noise per call (official, stochastic)")
     p.add_argument("--no-parse", action="store_true", help="paste with a feathered square instead of the parse mask")
@@ -124,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not files:
         logger.error("no images (%s) in %s.", ", ".join(IMAGE_EXTENSIONS), args.input)
         return 2
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         logger.error("--batch-size must be >= 1, got %d.", args.batch_size)
         return 2
     try:
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with logging_redirect_tqdm():
         if args.aligned:
             # Aligned faces are independent: batch them across files.
-            chunks = [files[i : i + args.batch_size] for i in range(0, len(files), args.batch_size)]
+            chunks = [files[i : i + restorer.batch_size] for i in range(0, len(files), restorer.batch_size)]
             bar = tqdm(total=len(files), unit="img", desc="restoring")
             for chunk in chunks:
                 imgs, names = [], []

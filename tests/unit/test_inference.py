@@ -131,6 +131,13 @@ def test_fixed_seed_is_deterministic_and_batch_invariant():
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # rounding ties only
 
 
+def test_default_batch_size_depends_on_the_device():
+    assert restorer().batch_size == 1  # CPU: batches are slower per face
+    assert restorer(batch_size=3).batch_size == 3
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        restorer(batch_size=0)
+
+
 def test_random_noise_mode_is_stochastic():
     r = restorer(seed=None)
     x = torch.zeros(1, 3, S, S)

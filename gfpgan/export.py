@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from gfpgan.archs.stylegan2 import modulated_conv2d
 
 __all__ = ["NoiseFreeGenerator", "export_onnx", "main", "verify_onnx"]
 
@@ -55,17 +56,11 @@ def _modulated_conv2d_shared_weight(
     transposed: bool = False,
     stride: int = 1,
 ) -> torch.Tensor:
-    """Modulated conv as ``conv(x * style, W) * demod``: shapes and result as ``modulated_conv2d``, batch-agnostic."""
+    """``modulated_conv2d`` forced to its shared-weight form ``conv(x * style, W) * demod``: batch-agnostic (the
+    automatic choice under no_grad picks the grouped form, whose reshapes bake the traced batch into the graph)."""
     if transposed:
         raise NotImplementedError("ONNX export supports the clean arch only (no transposed modulated convolutions).")
-    n, c = x.shape[:2]
-    w = weight[0]  # (C_out, C_in, k, k)
-    out = F.conv2d(x * style.reshape(n, c, 1, 1), w, stride=stride, padding=padding)
-    if demodulate:
-        # sum over (C_in,k,k) of (w * s)^2 = (s^2) @ (sum over k,k of w^2)^T
-        demod = torch.rsqrt(style.pow(2) @ w.pow(2).sum([2, 3]).t() + eps)  # (N, C_out)
-        out = out * demod.reshape(n, -1, 1, 1)
-    return out
+    return modulated_conv2d(x, weight, style, demodulate, padding, eps, stride=stride, fused=False)
 
 
 @contextlib.contextmanager

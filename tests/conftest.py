@@ -24,6 +24,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op thread for a whole module, restored after it (``pytestmark = pytest.mark.usefixtures(...)``):
+    tiny networks on a shared 2-core machine, where extra threads only contend (~15x slower), whatever an earlier
+    test set."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """../shared beside the repository (spec and reference key listings); tests using it skip without it."""

@@ -15,12 +15,7 @@ from gfpgan.utils.state_dict import read_state_dict, save_generator_checkpoint
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _random_bilinear(seed: int, **kw) -> GFPGANBilinear:

@@ -9,13 +9,7 @@ from gfpgan.archs.arcface import ResNetArcFace
 from gfpgan.archs.discriminators import FacialComponentDiscriminator, StyleGAN2Discriminator, stddev_group_size
 from gfpgan.registry import ARCHS
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets on a shared CPU: intra-op threads only contend
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _reference_stddev(out: torch.Tensor, group: int) -> torch.Tensor:

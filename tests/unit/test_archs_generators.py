@@ -17,13 +17,7 @@ GENERATORS = [StyleGAN2Generator, StyleGAN2GeneratorClean, StyleGAN2GeneratorBil
 TINY = dict(num_style_feat=16, channel_multiplier=1, narrow=1 / 32, num_mlp=2, input_is_latent=True, different_w=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Tiny networks: op overhead dominates and intra-op threads only contend on a shared 2-core machine (~15x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny(cls, out_size=32, **kw):

@@ -20,13 +20,7 @@ PLAIN = {"StyleGAN2GeneratorClean", "GFPGANv1Clean", "ResNetArcFace"}
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # Tiny networks: op overhead dominates and intra-op threads only contend on a shared 2-core machine (~15x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def seeded_fill(net: torch.nn.Module, cls_name: str, seed: int) -> dict[str, torch.Tensor]:

@@ -20,6 +20,7 @@ import argparse
 import copy
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "detect_phase",
     "dump_options",
     "load_options",
+    "print_dry_run",
     "validate",
 ]
 
@@ -357,6 +359,11 @@ class Report:
     unregistered: list[str] = field(default_factory=list)  # "option.path: Name" not registered (yet)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def problems(self) -> list[str]:
+        """What stops a real run (a dry run only warns): unregistered names, then missing files."""
+        return [f"not registered: {u}" for u in self.unregistered] + [f"missing: {p}" for p in self.missing_paths]
+
 
 def _resolve(value: Any, schema: Any, where: str, report: Report, strict_types: bool) -> Any:
     if isinstance(schema, Field):
@@ -624,6 +631,15 @@ def add_option_arguments(parser: argparse.ArgumentParser, example: str) -> None:
         help=f"override options (values are YAML), e.g. --set {example}",
     )
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="print resolved options")
+
+
+def print_dry_run(opts: Options, report: Report, path: str | os.PathLike) -> None:
+    """``--dry-run`` of train.py and test.py: the resolved options on stdout, each problem as a warning on stderr."""
+    problems = report.problems
+    print(dump_options(opts), end="")
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"# {path}: options valid" + (f" ({len(problems)} warning(s))" if problems else ""), file=sys.stderr)
 
 
 def apply_debug(opts: Options) -> None:

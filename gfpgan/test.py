@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from gfpgan.data.worker import worker_init
 from gfpgan.metrics.base import Metric
 from gfpgan.metrics.report import SetResult, collect, format_table, protocol_line, write_reports
-from gfpgan.options import OptionError, Options, add_option_arguments, dump_options, load_options
+from gfpgan.options import OptionError, Options, add_option_arguments, dump_options, load_options, print_dry_run
 from gfpgan.registry import ARCHS, DATASETS, METRICS
 from gfpgan.utils.images import imwrite_rgb, tensor2img
 from gfpgan.utils.malloc import tune_malloc
@@ -77,13 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except OptionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    problems = [f"not registered: {u}" for u in report.unregistered] + [f"missing: {p}" for p in report.missing_paths]
     if args.dry_run:
-        print(dump_options(opts), end="")
-        for problem in problems:
-            print(f"warning: {problem}", file=sys.stderr)
-        print(f"# {args.opt}: options valid" + (f" ({len(problems)} warning(s))" if problems else ""), file=sys.stderr)
+        print_dry_run(opts, report, args.opt)
         return 0
+    problems = report.problems
     checkpoint = opts.path.pretrain_network_g
     if not checkpoint:
         message = "path.pretrain_network_g is not set; test.py needs a generator checkpoint"

@@ -38,6 +38,7 @@ from gfpgan.options import (
     detect_phase,
     dump_options,
     load_options,
+    print_dry_run,
     read_yaml,
 )
 from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS
@@ -79,13 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except OptionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    problems = [f"not registered: {u}" for u in report.unregistered] + [f"missing: {p}" for p in report.missing_paths]
     if args.dry_run:
-        print(dump_options(opts), end="")
-        for problem in problems:
-            print(f"warning: {problem}", file=sys.stderr)
-        print(f"# {args.opt}: options valid" + (f" ({len(problems)} warning(s))" if problems else ""), file=sys.stderr)
+        print_dry_run(opts, report, args.opt)
         return 0
+    problems = report.problems
     if problems:
         print(f"error: {args.opt}: cannot start training:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2

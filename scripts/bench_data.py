@@ -28,7 +28,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 from gfpgan.data.synthetic import make_synthetic_faces  # noqa: E402
-from gfpgan.data.worker import MMAP_THRESHOLD, TRIM_THRESHOLD  # noqa: E402
+from gfpgan.utils.malloc import MMAP_THRESHOLD, TRIM_THRESHOLD  # noqa: E402
 
 OFFICIAL = dict(
     io_backend={"type": "disk"}, use_hflip=True, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], out_size=512,
@@ -37,7 +37,7 @@ OFFICIAL = dict(
     color_jitter_shift=20, color_jitter_pt_prob=0.3, gray_prob=0.01,
 )  # fmt: skip
 
-# glibc's environment spelling of what gfpgan.data.worker.tune_malloc sets with mallopt
+# glibc's environment spelling of what gfpgan.utils.malloc.tune_malloc sets with mallopt
 TUNED_HEAP_ENV = {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
 
 # The timed part, shared by both sides (appended to each side's set-up below): --workers 0 calls the dataset in this

@@ -4,9 +4,9 @@ block (default on) passes :func:`worker_init` as the DataLoader's ``worker_init_
 
 from __future__ import annotations
 
-from gfpgan.utils.malloc import MMAP_THRESHOLD, TRIM_THRESHOLD, tune_malloc
+from gfpgan.utils.malloc import tune_malloc
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "tune_malloc", "worker_init"]
+__all__ = ["worker_init"]
 
 
 def worker_init(worker_id: int) -> None:

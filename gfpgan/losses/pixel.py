@@ -49,50 +49,48 @@ def _check_reduction(reduction: str, allowed: tuple[str, ...] = ("none", "mean",
         raise ValueError(f"reduction must be one of {', '.join(allowed)}; got {reduction!r}.")
 
 
+class _ElementwiseLoss(nn.Module):
+    """``loss_weight * reduce(elementwise(pred, target) * weight)``: the shared options and reduction."""
+
+    def __init__(self, loss_weight: float = 1.0, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        _check_reduction(reduction)
+        self.loss_weight = loss_weight
+        self.reduction = reduction
+
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return self.loss_weight * weight_reduce_loss(self.elementwise(pred, target), weight, self.reduction)
+
+
 @LOSSES.register()
-class L1Loss(nn.Module):
+class L1Loss(_ElementwiseLoss):
     """``loss_weight * reduce(|pred - target| * weight)``; pred/target (N,C,H,W), any range."""
 
-    def __init__(self, loss_weight: float = 1.0, reduction: Reduction = "mean") -> None:
-        super().__init__()
-        _check_reduction(reduction)
-        self.loss_weight = loss_weight
-        self.reduction = reduction
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        loss = F.l1_loss(pred, target, reduction="none")
-        return self.loss_weight * weight_reduce_loss(loss, weight, self.reduction)
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(pred, target, reduction="none")
 
 
 @LOSSES.register()
-class MSELoss(nn.Module):
+class MSELoss(_ElementwiseLoss):
     """``loss_weight * reduce((pred - target)^2 * weight)``; pred/target (N,C,H,W), any range."""
 
-    def __init__(self, loss_weight: float = 1.0, reduction: Reduction = "mean") -> None:
-        super().__init__()
-        _check_reduction(reduction)
-        self.loss_weight = loss_weight
-        self.reduction = reduction
-
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        loss = F.mse_loss(pred, target, reduction="none")
-        return self.loss_weight * weight_reduce_loss(loss, weight, self.reduction)
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(pred, target, reduction="none")
 
 
 @LOSSES.register()
-class CharbonnierLoss(nn.Module):
+class CharbonnierLoss(_ElementwiseLoss):
     """``loss_weight * reduce(sqrt((pred - target)^2 + eps) * weight)``, a differentiable L1 (LapSRN)."""
 
     def __init__(self, loss_weight: float = 1.0, reduction: Reduction = "mean", eps: float = 1e-12) -> None:
-        super().__init__()
-        _check_reduction(reduction)
-        self.loss_weight = loss_weight
-        self.reduction = reduction
+        super().__init__(loss_weight, reduction)
         self.eps = eps
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        loss = torch.sqrt((pred - target) ** 2 + self.eps)
-        return self.loss_weight * weight_reduce_loss(loss, weight, self.reduction)
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt((pred - target) ** 2 + self.eps)
 
 
 @LOSSES.register()

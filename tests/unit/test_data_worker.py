@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gfpgan.data.worker import tune_malloc, worker_init
+from gfpgan.data.worker import worker_init
 from gfpgan.options import load_options
+from gfpgan.utils.malloc import tune_malloc
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 

@@ -20,6 +20,8 @@ import os  # noqa: E402
 import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from gfpgan.utils.files import atomic_imwrite  # noqa: E402
+
 
 def find_ffhq_images(root: str | os.PathLike) -> list[Path]:
     """All images under ``root`` (one level of subfolders allowed) whose stem is a number, sorted by that number."""
@@ -54,10 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         if img.shape[:2] != (args.size, args.size):
             interp = cv2.INTER_AREA if img.shape[0] > args.size else cv2.INTER_CUBIC
             img = cv2.resize(img, (args.size, args.size), interpolation=interp)
-        tmp = out / f".{target.stem}.{os.getpid()}.tmp.png"
-        if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, args.compress_level]):
-            raise SystemExit(f"{tmp}: could not write (disk full?).")
-        os.replace(tmp, target)
+        try:
+            atomic_imwrite(target, img, [cv2.IMWRITE_PNG_COMPRESSION, args.compress_level])
+        except OSError as e:
+            raise SystemExit(str(e)) from None
     print(f"{len(files) - skipped} written, {skipped} already done, in {out}")
 
 

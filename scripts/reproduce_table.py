@@ -30,7 +30,7 @@ import math  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from gfpgan.cli.evaluate import build_metrics  # noqa: E402
+from gfpgan.cli.evaluate import add_metric_arguments, build_metrics  # noqa: E402
 from gfpgan.data.degradations import DegradationSettings  # noqa: E402
 from gfpgan.data.paired import PairedImageDataset  # noqa: E402
 from gfpgan.data.testset import PARAMS_FILE, ensure_degraded_folder  # noqa: E402
@@ -56,19 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=("clean", "original", "bilinear"), help="default: inferred from the keys")
     p.add_argument("--restore-batch-size", type=int, default=4, help="faces per generator forward")
     p.add_argument("--metrics", nargs="+", choices=TABLE_ORDER, default=list(TABLE_ORDER), help="default: all six")
-    # The metric options of gfpgan-eval, under the same names (passed to its build_metrics).
-    ref = p.add_mutually_exclusive_group()
-    ref.add_argument("--fid-stats", help="FID reference statistics (the paper: FFHQ-512, inception_FFHQ_512.pth)")
-    ref.add_argument("--fid-ref", help="FID reference folder (default without these two: the HQ faces)")
-    p.add_argument("--crop-border", type=int, default=0, help="pixels cropped at each edge (PSNR, SSIM, NIQE)")
-    p.add_argument("--test-y-channel", action="store_true", help="PSNR/SSIM on MATLAB Y (BT.601) instead of RGB")
-    p.add_argument("--lpips-net", choices=("vgg", "alex"), default="vgg", help="LPIPS backbone (default vgg)")
-    p.add_argument("--deg-skip-below", type=float, help="leave pairs below this angle (degrees) out of the Deg mean")
-    p.add_argument("--lpips-weights", help="file with a full lpips.LPIPS state dict (offline)")
-    p.add_argument("--fid-inception-weights", help="pt_inception-2015-12-05-6726825d.pth (offline)")
-    p.add_argument("--arcface-weights", help="arcface_resnet18.pth (offline)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--batch-size", type=int, default=16, help="FID Inception batch size")
+    add_metric_arguments(p)  # gfpgan-eval's metric options, under the same names (read by its build_metrics)
     return p
 
 

@@ -37,7 +37,8 @@ def single_thread():
 
 @pytest.fixture
 def shared_dir() -> Path:
-    """../shared beside the repository (spec and reference key listings); tests using it skip without it."""
+    """../shared beside the repository (the spec); tests using it skip without it. The official key listings the tests
+    need are copied into tests/data/keys/."""
     if not SHARED.is_dir():
         pytest.skip("../shared is not present beside the repository")
     return SHARED

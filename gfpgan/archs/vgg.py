@@ -16,6 +16,7 @@ from torch import nn
 from torchvision.models import vgg as tv_vgg
 
 from gfpgan.registry import ARCHS, suggest
+from gfpgan.utils.state_dict import safe_load
 from gfpgan.utils.weights import KNOWN_WEIGHTS, get_weights_path
 
 __all__ = ["VGG_LAYER_NAMES", "VGGFeatureExtractor", "vgg_layer_names"]
@@ -160,7 +161,7 @@ def _load_features(features: nn.Sequential, weights: str, vgg_type: str) -> None
     """Load the ``features.N.*`` entries of a torchvision VGG state dict into the truncated ``features``."""
     key = weights.removesuffix(".pth")
     path = get_weights_path(key) if key in KNOWN_WEIGHTS else get_weights_path(weights, local_path=weights)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = safe_load(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     own = features.state_dict()

@@ -21,7 +21,7 @@ from gfpgan.metrics.report import TABLE_ORDER, collect, format_table, protocol_l
 from gfpgan.registry import METRICS
 from gfpgan.utils.malloc import tune_malloc
 
-__all__ = ["build_metrics", "main", "pair_files"]
+__all__ = ["add_metric_arguments", "build_metrics", "main", "pair_files"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -74,6 +74,23 @@ def build_metrics(args: argparse.Namespace) -> dict[str, object]:
     return {name: METRICS.build(specs[name], where=f"--metrics {name}", device=args.device) for name in args.metrics}
 
 
+def add_metric_arguments(p: argparse.ArgumentParser) -> None:
+    """The metric options :func:`build_metrics` reads (all but ``--metrics``), for every command that scores images."""
+    ref = p.add_mutually_exclusive_group()
+    stats_help = "FID reference statistics: .npz (mu, sigma) or BasicSR .pth (mean, cov); paper: inception_FFHQ_512.pth"
+    ref.add_argument("--fid-stats", help=stats_help)
+    ref.add_argument("--fid-ref", help="FID reference folder (default without these two: the --gt images)")
+    p.add_argument("--crop-border", type=int, default=0, help="pixels cropped at each edge (PSNR, SSIM, NIQE)")
+    p.add_argument("--test-y-channel", action="store_true", help="PSNR/SSIM on MATLAB Y (BT.601) instead of RGB")
+    p.add_argument("--lpips-net", choices=("vgg", "alex"), default="vgg", help="LPIPS backbone (default vgg)")
+    p.add_argument("--deg-skip-below", type=float, help="leave pairs below this angle (degrees) out of the Deg mean")
+    p.add_argument("--lpips-weights", help="file with a full lpips.LPIPS state dict (offline)")
+    p.add_argument("--fid-inception-weights", help="pt_inception-2015-12-05-6726825d.pth (offline)")
+    p.add_argument("--arcface-weights", help="arcface_resnet18.pth (offline)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch-size", type=int, default=16, help="FID Inception batch size")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gfpgan-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,19 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--restored", required=True, type=Path, help="folder of restored images")
     p.add_argument("--gt", type=Path, help="folder of ground-truth images (same names)")
     p.add_argument("--metrics", nargs="+", choices=TABLE_ORDER, help="default: all that the inputs allow")
-    ref = p.add_mutually_exclusive_group()
-    ref.add_argument("--fid-stats", help="FID reference statistics: .npz (mu, sigma) or BasicSR .pth (mean, cov)")
-    ref.add_argument("--fid-ref", help="FID reference folder (default without these two: the --gt images)")
-    p.add_argument("--crop-border", type=int, default=0, help="pixels cropped at each edge (PSNR, SSIM, NIQE)")
-    p.add_argument("--test-y-channel", action="store_true", help="PSNR/SSIM on MATLAB Y (BT.601) instead of RGB")
-    p.add_argument("--lpips-net", choices=("vgg", "alex"), default="vgg", help="LPIPS backbone (default vgg)")
-    p.add_argument("--deg-skip-below", type=float, help="leave pairs below this angle (degrees) out of the Deg mean")
     p.add_argument("--suffix", default="", help="suffix of restored file stems to ignore when pairing")
-    p.add_argument("--lpips-weights", help="file with a full lpips.LPIPS state dict (offline)")
-    p.add_argument("--fid-inception-weights", help="pt_inception-2015-12-05-6726825d.pth (offline)")
-    p.add_argument("--arcface-weights", help="arcface_resnet18.pth (offline)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--batch-size", type=int, default=16, help="FID Inception batch size")
+    add_metric_arguments(p)
     p.add_argument("--json", type=Path, help="write protocol, summary and per-image values here")
     p.add_argument("--csv", type=Path, help="write per-image values here")
     return p

@@ -5,8 +5,8 @@ the image's left, i.e. FFHQ landmarks 36-41). Two file layouts are read:
 
 - the official ``FFHQ_eye_mouth_landmarks_512.pth``: a pickled dict ``'%08d' -> {'left_eye': [cx, cy, half_len],
   'right_eye': ..., 'mouth': ...}`` with numpy float64 scalars, keyed by the *index* of the FFHQ file name
-  (``00000000.png`` ...). It is loaded with ``torch.load(weights_only=True)`` allowing only numpy's scalar
-  reconstruction (no arbitrary unpickling), and re-keyed by file stem (``'00000042'``);
+  (``00000000.png`` ...). It is loaded with :func:`gfpgan.utils.state_dict.safe_load` allowing only numpy's
+  scalar reconstruction (no arbitrary unpickling), and re-keyed by file stem (``'00000042'``);
 - our JSON: ``{"<file stem>": {"left_eye": [cx, cy, half_len], ...}}``.
 
 Boxes are looked up by file stem, never by dataset position.
@@ -20,25 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from gfpgan.utils.files import atomic_write
+from gfpgan.utils.state_dict import safe_load
 
 __all__ = ["COMPONENTS", "component_boxes", "components_from_68_landmarks", "load_components", "save_components"]
 
 COMPONENTS = ("left_eye", "right_eye", "mouth")
 Components = dict[str, dict[str, tuple[float, float, float]]]
-
-
-def _safe_torch_load(path: str) -> object:
-    """``torch.load`` with the weights-only unpickler, allowing the numpy scalar types the official file holds."""
-    allowed: list = [np.dtype, np.float64, np.float32, np.int64]
-    try:  # numpy >= 1.25 / 2.x: scalars pickle through numpy._core.multiarray.scalar and dtype classes
-        from numpy._core.multiarray import scalar  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
-    allowed.append(scalar)
-    allowed += [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64)]
-    with torch.serialization.safe_globals(allowed):
-        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _clean(entry: Mapping, where: str) -> dict[str, tuple[float, float, float]]:
@@ -70,7 +59,7 @@ def load_components(path: str | os.PathLike, stems: list[str] | None = None) -> 
     if path.endswith(".json"):
         raw = json.loads(Path(path).read_text())
         return {str(k): _clean(v, f"{path}[{k}]") for k, v in raw.items()}
-    raw = _safe_torch_load(path)
+    raw = safe_load(path, allow_numpy=True)
     if not isinstance(raw, Mapping):
         raise ValueError(f"{path}: expected a dict '%08d' -> components, got {type(raw).__name__}")
     out = {}
@@ -88,10 +77,8 @@ def load_components(path: str | os.PathLike, stems: list[str] | None = None) -> 
 def save_components(components: Mapping[str, Mapping[str, object]], path: str | os.PathLike) -> None:
     """Write components as our JSON (keyed by file stem), atomically."""
     data = {k: {p: [round(float(x), 4) for x in v[p]] for p in COMPONENTS} for k, v in sorted(components.items())}
-    tmp = Path(f"{path}.tmp{os.getpid()}")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(data, indent=0))
-    os.replace(tmp, path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(data, indent=0))
 
 
 def components_from_68_landmarks(points: np.ndarray, scale: float = 1.0, min_half_len: float = 16.0) -> dict:
@@ -116,7 +103,8 @@ def component_boxes(
     """Boxes ``(x1, y1, x2, y2)`` float32 of one sample: ``[c - h + 1, c + h]`` with h x eye_enlarge_ratio for eyes.
 
     On a horizontal flip the eyes swap roles and x becomes ``width - x`` (the reference convention). ``entry`` is
-    never modified.
+    never modified. These are the dataset's ``loc_*`` entries; ``gfpgan.losses.component.roi_align_boxes`` turns a
+    batch of them into roi_align's ``[batch_index, x1, y1, x2, y2]`` rows.
     """
     parts = {p: entry[p] for p in COMPONENTS}
     if flipped:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import cv2
 import numpy as np
 
 from gfpgan.data.components import save_components
+from gfpgan.utils.files import atomic_imwrite, atomic_write, publish_dir
 
 __all__ = ["ensure_synthetic_faces", "make_synthetic_faces", "render_face"]
 
@@ -278,13 +277,6 @@ def _check_size(size: int) -> None:
         raise ValueError(f"synthetic faces: size must be a power of two >= 8, got {size}")
 
 
-def _write_png(path: Path, img: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.png")
-    if not cv2.imwrite(str(tmp), img):
-        raise OSError(f"{tmp}: could not write the image")
-    os.replace(tmp, path)
-
-
 def make_synthetic_faces(
     out_dir: str | os.PathLike, num: int, size: int, seed: int = 0, components_file: str = "components.json"
 ) -> dict[str, dict[str, tuple[float, float, float]]]:
@@ -302,13 +294,10 @@ def make_synthetic_faces(
         img, comps = render_face(np.random.default_rng([seed, i]), size)
         path = out / f"{stem}.png"
         if not path.exists():
-            _write_png(path, img)
+            atomic_imwrite(path, img)
         components[stem] = comps
     save_components(components, out / components_file)
-    meta = {"num": num, "size": size, "seed": seed, "version": _VERSION}
-    tmp = out / f".{_META}.{os.getpid()}"
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, out / _META)
+    atomic_write(out / _META, json.dumps({"num": num, "size": size, "seed": seed, "version": _VERSION}))
     return components
 
 
@@ -336,18 +325,7 @@ def ensure_synthetic_faces(out_dir: str | os.PathLike, num: int, size: int, seed
     if out.is_dir() and _complete(out, num, size, seed):
         return out
     if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        try:
-            make_synthetic_faces(tmp, num, size, seed)
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                if not out.exists():
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        publish_dir(out, lambda tmp: make_synthetic_faces(tmp, num, size, seed))
         if _complete(out, num, size, seed):
             return out
     make_synthetic_faces(out, num, size, seed)

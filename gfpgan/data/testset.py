@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from gfpgan.data.degradations import DegradationSettings, degrade
 from gfpgan.data.image_io import list_images, read_image
+from gfpgan.utils.files import atomic_imwrite, atomic_write, publish_dir
 
 __all__ = ["PARAMS_FILE", "degrade_folder", "ensure_degraded_folder", "settings_from_options"]
 
@@ -74,15 +72,10 @@ def degrade_folder(
         img = read_image(path)
         lq, _, p = degrade(img, np.random.default_rng([seed, 0, i]), settings)
         stem = Path(path).stem
-        target = out / f"{stem}.png"
-        tmp = out / f".{stem}.{os.getpid()}.tmp.png"
-        cv2.imwrite(str(tmp), np.round(lq * 255).astype(np.uint8))
-        os.replace(tmp, target)
+        atomic_imwrite(out / f"{stem}.png", np.round(lq * 255).astype(np.uint8))
         params[stem] = {"source": Path(path).name, "index": i, **p}
     record = {"seed": seed, "settings": settings.to_dict(), "images": params}
-    tmp = out / f".{PARAMS_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, out / PARAMS_FILE)
+    atomic_write(out / PARAMS_FILE, json.dumps(record, indent=1))
     return params
 
 
@@ -94,16 +87,6 @@ def ensure_degraded_folder(
     out = Path(out_dir)
     if (out / PARAMS_FILE).is_file():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        degrade_folder(gt_dir, tmp, seed, settings)
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not (out / PARAMS_FILE).is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    # a folder without PARAMS_FILE in the way is not a concurrent winner's: publish_dir raises
+    build = lambda tmp: degrade_folder(gt_dir, tmp, seed, settings)  # noqa: E731
+    return publish_dir(out, build, published=lambda folder: (folder / PARAMS_FILE).is_file())

@@ -8,22 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gfpgan.utils.images import gray_resize_for_identity
+
 __all__ = ["gray_resize_for_identity", "identity_loss"]
-
-
-def gray_resize_for_identity(x: torch.Tensor, size: int = 128) -> torch.Tensor:
-    """ArcFace input of GFPGAN: luma of the [-1,1] image, resized to ``size`` x ``size``.
-
-    ``0.2989 R + 0.5870 G + 0.1140 B`` on the [-1,1] values (no renormalisation, as the reference), then bilinear
-    ``F.interpolate`` with align_corners=False and no antialiasing.
-
-    Args:
-        x: (N,3,H,W) float in [-1,1], RGB.
-    Returns:
-        (N,1,size,size) float, roughly in [-1,1].
-    """
-    gray = 0.2989 * x[:, 0, :, :] + 0.5870 * x[:, 1, :, :] + 0.1140 * x[:, 2, :, :]
-    return F.interpolate(gray.unsqueeze(1), (size, size), mode="bilinear", align_corners=False)
 
 
 def identity_loss(

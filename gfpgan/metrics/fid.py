@@ -24,6 +24,7 @@ from torch import nn
 
 from gfpgan.metrics.base import Metric, image_to_tensor, quantize_like_png
 from gfpgan.registry import METRICS
+from gfpgan.utils.state_dict import safe_load
 from gfpgan.utils.weights import get_weights_path
 
 __all__ = [
@@ -202,7 +203,7 @@ class FIDInceptionV3(nn.Module):
 def load_fid_inception(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> FIDInceptionV3:
     """FIDInceptionV3 in eval mode with ``pt_inception-2015-12-05`` weights (``weights`` file, else the registry)."""
     path = get_weights_path(INCEPTION_WEIGHTS, local_path=weights)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = safe_load(path)
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the classifier is not used for FID
     model = FIDInceptionV3()
     try:
@@ -293,26 +294,10 @@ def load_fid_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             if not {"mu", "sigma"} <= set(data.files):
                 raise ValueError(f"{path}: expected arrays 'mu' and 'sigma', found {data.files}.")
             return data["mu"].astype(np.float64), data["sigma"].astype(np.float64)
-    stats = _torch_load_numpy(path)
+    stats = safe_load(path, allow_numpy=True)  # BasicSR pickles its statistics as numpy arrays
     if not isinstance(stats, dict) or not {"mean", "cov"} <= set(stats):
         raise ValueError(f"{path}: expected BasicSR FID statistics (a dict with 'mean' and 'cov').")
     return np.asarray(stats["mean"], dtype=np.float64), np.asarray(stats["cov"], dtype=np.float64)
-
-
-def _torch_load_numpy(path: Path) -> object:
-    """torch.load with weights_only=True, allowing numpy arrays (BasicSR pickles its statistics as numpy)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        pass
-    allowed = [np.ndarray, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
-    reconstruct = np._core.multiarray._reconstruct
-    allowed += [
-        (reconstruct, "numpy.core.multiarray._reconstruct"),
-        (reconstruct, "numpy._core.multiarray._reconstruct"),
-    ]
-    with torch.serialization.safe_globals(allowed):
-        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def save_fid_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, num_images: int, source: str) -> None:

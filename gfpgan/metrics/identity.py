@@ -20,16 +20,16 @@ import torch.nn.functional as F
 
 from gfpgan.metrics.base import Metric, image_to_tensor, quantize_like_png
 from gfpgan.registry import METRICS
+from gfpgan.utils.images import gray_resize_for_identity
+from gfpgan.utils.state_dict import safe_load
 from gfpgan.utils.weights import get_weights_path
 
 __all__ = ["IdentityDistance", "identity_input", "load_arcface"]
 
 
 def identity_input(img: torch.Tensor, size: int = 128) -> torch.Tensor:
-    """(N,3,H,W) RGB in [0,1] -> (N,1,size,size) gray in [-1,1], prepared as the identity loss does."""
-    x = img * 2 - 1
-    gray = 0.2989 * x[:, 0] + 0.5870 * x[:, 1] + 0.1140 * x[:, 2]
-    return F.interpolate(gray.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)
+    """(N,3,H,W) RGB in [0,1] -> (N,1,size,size) gray, roughly in [-1,1]: the identity loss's input of ``2 img - 1``."""
+    return gray_resize_for_identity(img * 2 - 1, size)
 
 
 def load_arcface(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -37,7 +37,7 @@ def load_arcface(weights: str | os.PathLike | None = None, device: str | torch.d
     from gfpgan.archs.arcface import ResNetArcFace  # the arch package; imported lazily to keep metrics light
 
     path = get_weights_path("arcface_resnet18", local_path=weights)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = safe_load(path)
     if isinstance(state, dict) and "params" in state and isinstance(state["params"], dict):
         state = state["params"]
     state = {k.removeprefix("module."): v for k, v in state.items()}

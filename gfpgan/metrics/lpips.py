@@ -24,6 +24,7 @@ from torch import nn
 
 from gfpgan.metrics.base import Metric, image_to_tensor, quantize_like_png
 from gfpgan.registry import METRICS
+from gfpgan.utils.state_dict import safe_load
 from gfpgan.utils.weights import get_weights_path
 
 __all__ = ["LPIPS", "LPIPSNet", "build_lpips"]
@@ -193,7 +194,7 @@ def build_lpips(net: Literal["alex", "vgg"] = "vgg", weights: str | None = None)
         raise ValueError(f"LPIPS net must be one of {sorted(_BACKBONES)}, got {net!r}")
     model = LPIPSNet(net)
     if weights is not None:
-        state = torch.load(get_weights_path("lpips", local_path=weights), map_location="cpu", weights_only=True)
+        state = safe_load(get_weights_path("lpips", local_path=weights))
         try:
             if not isinstance(state, dict):
                 raise RuntimeError(f"the file holds a {type(state).__name__}, not a state dict")
@@ -205,9 +206,9 @@ def build_lpips(net: Literal["alex", "vgg"] = "vgg", weights: str | None = None)
                 f"lpips.LPIPS(net={net!r}).state_dict() has the same layout), or omit the file."
             ) from None
     else:
-        backbone = torch.load(get_weights_path(_BACKBONE_WEIGHTS[net]), map_location="cpu", weights_only=True)
+        backbone = safe_load(get_weights_path(_BACKBONE_WEIGHTS[net]))
         model.load_backbone(backbone)
-        linear = torch.load(get_weights_path(_LINEAR_WEIGHTS[net]), map_location="cpu", weights_only=True)
+        linear = safe_load(get_weights_path(_LINEAR_WEIGHTS[net]))
         model.load_linear_layers(linear)
     return model.eval().requires_grad_(False)
 

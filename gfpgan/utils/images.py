@@ -1,4 +1,8 @@
-"""Tensor <-> image conversions. This project keeps images RGB everywhere; OpenCV I/O converts at the boundary."""
+"""Tensor <-> image conversions. This project keeps images RGB everywhere; OpenCV I/O converts at the boundary.
+
+Also the ArcFace input of GFPGAN (:func:`gray_resize_for_identity`), shared by the identity loss and the Deg metric
+(``gfpgan.metrics`` imports no training code, so the one definition lives here).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-__all__ = ["imwrite_rgb", "tensor2img"]
+__all__ = ["gray_resize_for_identity", "imwrite_rgb", "tensor2img"]
 
 
 def tensor2img(x: torch.Tensor, min_max: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray | list[np.ndarray]:
@@ -32,3 +37,18 @@ def imwrite_rgb(path: str | os.PathLike, img: np.ndarray) -> None:
     out = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
     if not cv2.imwrite(str(path), out):
         raise OSError(f"could not write image {path}")
+
+
+def gray_resize_for_identity(x: torch.Tensor, size: int = 128) -> torch.Tensor:
+    """ArcFace input of GFPGAN: luma of the [-1,1] image, resized to ``size`` x ``size``.
+
+    ``0.2989 R + 0.5870 G + 0.1140 B`` on the [-1,1] values (no renormalisation, as the reference), then bilinear
+    ``F.interpolate`` with align_corners=False and no antialiasing.
+
+    Args:
+        x: (N,3,H,W) float in [-1,1], RGB.
+    Returns:
+        (N,1,size,size) float, roughly in [-1,1].
+    """
+    gray = 0.2989 * x[:, 0, :, :] + 0.5870 * x[:, 1, :, :] + 0.1140 * x[:, 2, :, :]
+    return F.interpolate(gray.unsqueeze(1), (size, size), mode="bilinear", align_corners=False)

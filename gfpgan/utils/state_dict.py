@@ -1,27 +1,118 @@
 """Read, check and write network weights in the official layouts.
 
 Official generator checkpoints are ``{"params": ..., "params_ema": ...}`` (GFPGANer loads ``params_ema``, falling back
-to ``params``); ArcFace is a bare state dict, sometimes with ``module.`` prefixes (DataParallel). Files are always read
-with ``torch.load(..., weights_only=True)``: a ``.pth`` is a pickle and a full unpickle can execute code.
+to ``params``); ArcFace is a bare state dict, sometimes with ``module.`` prefixes (DataParallel). Weights and other
+downloaded pickles are read with :func:`safe_load` (``torch.load(..., weights_only=True)``): a ``.pth`` is a pickle
+and a full unpickle can execute code.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CheckpointError", "load_weights", "read_state_dict", "save_generator_checkpoint", "state_dict_mismatch"]
+__all__ = [
+    "CheckpointError",
+    "RefusedPickleError",
+    "load_weights",
+    "read_state_dict",
+    "safe_load",
+    "save_generator_checkpoint",
+    "state_dict_mismatch",
+]
 
 _SHOW = 20  # entries listed per category in mismatch messages
+# numpy types of the official pickles (FFHQ_eye_mouth_landmarks_512.pth: float64 scalars; BasicSR's
+# inception_FFHQ_512.pth: float64 arrays), plus the other plain numeric ones
+_NUMPY_TYPES = (
+    np.bool_,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+)
 
 
 class CheckpointError(RuntimeError):
     """A weights file that cannot be read, or whose keys/shapes do not fit the network."""
+
+
+class RefusedPickleError(CheckpointError, pickle.UnpicklingError):
+    """A pickle the weights-only unpickler refuses: a global outside its allow-list (code), or a malformed stream."""
+
+
+def _numpy_globals() -> list[object]:
+    """The allow-list extension for numpy scalars and arrays (reconstructors, dtypes); nothing that runs other code."""
+    try:  # numpy 2.x
+        from numpy._core import multiarray
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray
+    allowed: list[object] = [np.ndarray, np.dtype, *_NUMPY_TYPES]
+    allowed += [type(np.dtype(t)) for t in _NUMPY_TYPES]  # numpy >= 1.25: one dtype class each, needed to BUILD one
+    for name in ("scalar", "_reconstruct"):
+        # files pickled under numpy 1.x name numpy.core.multiarray, under 2.x numpy._core.multiarray
+        function = getattr(multiarray, name)
+        allowed += [(function, f"numpy.core.multiarray.{name}"), (function, f"numpy._core.multiarray.{name}")]
+    return allowed
+
+
+def _first_reason(error: BaseException) -> str:
+    """One line out of torch's multi-line load errors: the unpickler's own complaint when there is one."""
+    text = str(error)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        # torch goes on to suggest allow-listing the global, which is not advice to follow for an unknown file
+        text = text.split(marker, 1)[1].split(" Please use", 1)[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0].split('. ', 1)[0].rstrip('.')[:300]}"  # the first sentence
+
+
+def safe_load(path: str | os.PathLike, allow_numpy: bool = False) -> object:
+    """``torch.load(path, map_location="cpu", weights_only=True)``, with a one-line error naming the file.
+
+    Args:
+        path: a file written by ``torch.save`` (``.pth``, ``.pt``, ``.state``, ...).
+        allow_numpy: also unpickle numpy scalars and arrays of plain numeric dtypes (the official component
+            landmarks and BasicSR's FID statistics hold them); nothing else is added to torch's allow-list.
+    Returns:
+        The unpickled object, tensors on the CPU.
+    Raises:
+        RefusedPickleError: (also a ``pickle.UnpicklingError``) the unpickler refused the file; no code from it ran.
+        CheckpointError: the file is missing, unreadable, truncated or not a torch file.
+    """
+    allowed = _numpy_globals() if allow_numpy else []
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        kinds = "tensors, plain Python values and numpy numbers/arrays" if allow_numpy else "tensors and plain values"
+        raise RefusedPickleError(
+            f"{path} was not loaded: the weights-only unpickler refused it ({_first_reason(e)}). Only {kinds} are "
+            "read, since unpickling anything else can run code; is it the right file?"
+        ) from e
+    except OSError as e:
+        raise CheckpointError(f"Cannot read {path} ({_first_reason(e)}).") from e
+    except Exception as e:
+        raise CheckpointError(
+            f"Cannot read {path} with torch.load(weights_only=True) ({_first_reason(e)}). Is it a complete file "
+            "written by torch.save?"
+        ) from e
 
 
 def _read_file(path: Path) -> object:
@@ -38,14 +129,7 @@ def _read_file(path: Path) -> object:
             return load_file(str(path), device="cpu")
         except Exception as e:
             raise CheckpointError(f"Cannot read {path} as safetensors: {type(e).__name__}: {e}") from e
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CheckpointError(
-            f"Cannot read {path} as a PyTorch checkpoint (loaded with weights_only=True): {type(e).__name__}: "
-            f"{first_line[:300]}. Is it a complete .pth/.safetensors weights file?"
-        ) from e
+    return safe_load(path)
 
 
 def read_state_dict(path: str | os.PathLike, param_key: str | None = "auto") -> dict[str, torch.Tensor]:

@@ -9,9 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
+from tiny_models import tiny_clean
 
-from gfpgan.archs.gfpgan import GFPGANv1Clean
 from gfpgan.cli.inference import main
 from gfpgan.utils.state_dict import save_generator_checkpoint
 
@@ -29,20 +28,7 @@ def offline(tmp_path, monkeypatch):
 
 @pytest.fixture
 def checkpoint(tmp_path) -> Path:
-    torch.manual_seed(0)
-    net = GFPGANv1Clean(
-        out_size=S,
-        channel_multiplier=1,
-        narrow=0.125,
-        num_style_feat=32,
-        different_w=True,
-        sft_half=True,
-        input_is_latent=True,
-    )
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(".weight") and p.shape == (1,):
-                p.fill_(0.5)  # noise matters: checks the seeded default
+    net = tiny_clean(S, noise_strength=0.5)  # noise matters: checks the seeded default
     return save_generator_checkpoint(tmp_path / "tiny.pth", params=net.state_dict(), params_ema=net.state_dict())
 
 

@@ -8,9 +8,8 @@ import math
 import cv2
 import numpy as np
 import pytest
-import torch
+from tiny_models import tiny_clean
 
-from gfpgan.archs.gfpgan import GFPGANv1Clean
 from gfpgan.inference import FaceRestorer, face_template
 
 S = 64  # aligned face size
@@ -37,16 +36,7 @@ def centroid(weights: np.ndarray, centre: np.ndarray, radius: int) -> np.ndarray
 
 @pytest.fixture(scope="module")
 def restorer() -> FaceRestorer:
-    torch.manual_seed(0)
-    net = GFPGANv1Clean(
-        out_size=S,
-        channel_multiplier=1,
-        narrow=0.125,
-        num_style_feat=32,
-        different_w=True,
-        sft_half=True,
-        input_is_latent=True,
-    )
+    net = tiny_clean(S, noise_strength=None)
     return FaceRestorer(net=net, upscale=UPSCALE, device="cpu", use_parse=False)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_clean
 
-from gfpgan.archs.gfpgan import GFPGANv1Clean
 from gfpgan.archs.parsenet import ParseNet
 from gfpgan.archs.retinaface import RetinaFace
 from gfpgan.inference import FaceRestorer, face_template
@@ -36,16 +36,7 @@ def weights_dir(tmp_path, monkeypatch):
 
 
 def test_detector_and_parser_come_from_the_registry(weights_dir):
-    torch.manual_seed(0)
-    net = GFPGANv1Clean(
-        out_size=16,
-        channel_multiplier=1,
-        narrow=0.125,
-        num_style_feat=32,
-        different_w=True,
-        sft_half=True,
-        input_is_latent=True,
-    )
+    net = tiny_clean(16, noise_strength=None)
     r = FaceRestorer(net=net, device="cpu", upscale=1, use_parse=True)
     assert r._detector is None and r._parser is None  # loaded lazily, only when needed
     rng = np.random.default_rng(0)
@@ -93,16 +84,7 @@ def test_detector_and_parser_come_from_the_registry(weights_dir):
 
 
 def test_bg_upsampler_hook_provides_the_background():
-    torch.manual_seed(0)
-    net = GFPGANv1Clean(
-        out_size=16,
-        channel_multiplier=1,
-        narrow=0.125,
-        num_style_feat=32,
-        different_w=True,
-        sft_half=True,
-        input_is_latent=True,
-    )
+    net = tiny_clean(16, noise_strength=None)
     calls = []
 
     def upsampler(img, outscale):

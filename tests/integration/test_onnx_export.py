@@ -5,31 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_clean
 
-from gfpgan.archs.gfpgan import GFPGANv1Clean
 from gfpgan.export import NoiseFreeGenerator, _modulated_conv2d_shared_weight, export_onnx, main, verify_onnx
 from gfpgan.utils.state_dict import save_generator_checkpoint
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-
-
-def tiny() -> GFPGANv1Clean:
-    torch.manual_seed(0)
-    net = GFPGANv1Clean(
-        out_size=16,
-        channel_multiplier=1,
-        narrow=0.125,
-        num_style_feat=32,
-        different_w=True,
-        sft_half=True,
-        input_is_latent=True,
-    )
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(".weight") and p.shape == (1,):
-                p.fill_(0.5)  # the stored noise must be baked in correctly
-    return net.eval()
 
 
 def test_shared_weight_modulated_conv_matches_the_grouped_form():
@@ -43,7 +25,7 @@ def test_shared_weight_modulated_conv_matches_the_grouped_form():
 
 
 def test_export_round_trip(tmp_path):
-    net = tiny()
+    net = tiny_clean(16)  # non-zero noise strengths: the stored noise must be baked in correctly
     path = export_onnx(net, tmp_path / "g.onnx", opset=17)
     model = onnx.load(str(path))
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
@@ -58,7 +40,7 @@ def test_export_round_trip(tmp_path):
 
 
 def test_export_cli(tmp_path):
-    net = tiny()
+    net = tiny_clean(16)  # non-zero noise strengths: the stored noise must be baked in correctly
     ckpt = save_generator_checkpoint(tmp_path / "g.pth", params=None, params_ema=net.state_dict())
     assert main(["--model-path", str(ckpt), "-o", str(tmp_path / "cli.onnx")]) == 0
     assert (tmp_path / "cli.onnx").stat().st_size > 0

@@ -1,5 +1,6 @@
-"""Official checkpoint layouts: every JSON listing in shared/reference/keys/ is reproduced exactly (keys, shapes,
-requires_grad, counts) and loads with strict=True. Built on the meta device, so 512-px networks cost nothing."""
+"""Official checkpoint layouts: every JSON listing in tests/data/keys/ (key listings of the official GFPGAN 1.3.8 /
+BasicSR 1.4.2 networks) is reproduced exactly (keys, shapes, requires_grad, counts) and loads with strict=True. Built
+on the meta device, so 512-px networks cost nothing."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import torch
 import gfpgan.archs  # noqa: F401  (registration)
 from gfpgan.registry import ARCHS
 
-KEYS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "keys"
-LISTINGS = sorted(KEYS_DIR.glob("*.json")) if KEYS_DIR.is_dir() else []
+KEYS_DIR = Path(__file__).resolve().parents[1] / "data" / "keys"
+LISTINGS = sorted(KEYS_DIR.glob("*.json"))
 
 PARAM_COUNTS = [
     ("GFPGANv1Clean", dict(out_size=512, channel_multiplier=2, different_w=True, sft_half=True), 86_444_252),
@@ -32,7 +33,17 @@ def _build_meta(cls_name: str, kwargs: dict) -> torch.nn.Module:
         return ARCHS.build({"type": cls_name, **kwargs}, where="network")
 
 
-@pytest.mark.skipif(not LISTINGS, reason=f"reference key listings not found under {KEYS_DIR}")
+def test_all_listings_are_present():
+    assert {p.stem for p in LISTINGS} == {
+        "FacialComponentDiscriminator",
+        "GFPGANv1Clean_512_v1.3_v1.4",
+        "GFPGANv1_512_train",
+        "ResNetArcFace_IRBlock_2222_noSE",
+        "StyleGAN2Discriminator_512_cmul1",
+        "StyleGAN2GeneratorClean_512_cmul2",
+    }, f"key listings missing from {KEYS_DIR}"
+
+
 @pytest.mark.parametrize("listing", LISTINGS, ids=[p.stem for p in LISTINGS])
 def test_official_key_layout(listing):
     ref = json.loads(listing.read_text())

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from gfpgan.archs.discriminators import FacialComponentDiscriminator
-from gfpgan.utils.state_dict import CheckpointError, load_weights, read_state_dict, save_generator_checkpoint
+from gfpgan.utils.state_dict import (
+    CheckpointError,
+    RefusedPickleError,
+    load_weights,
+    read_state_dict,
+    safe_load,
+    save_generator_checkpoint,
+)
 
 
 class Tiny(nn.Module):
@@ -104,3 +113,37 @@ def test_pickled_code_is_not_executed(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="evil.pth"):
         read_state_dict(path)
     assert "executed" not in capsys.readouterr().out
+
+
+def test_safe_load_numpy_only_when_asked(tmp_path):
+    stats = {"mean": np.arange(3, dtype=np.float64), "eye": [np.float64(1.5), np.float32(2.0)], "t": torch.ones(2)}
+    torch.save(stats, tmp_path / "np.pth")
+    with pytest.raises(RefusedPickleError, match=r"np\.pth was not loaded"):
+        safe_load(tmp_path / "np.pth")
+    loaded = safe_load(tmp_path / "np.pth", allow_numpy=True)
+    np.testing.assert_array_equal(loaded["mean"], stats["mean"])
+    assert loaded["eye"] == [1.5, 2.0] and loaded["eye"][1].dtype == np.float32
+    # files pickled under numpy 1.x name numpy.core.multiarray (the official ones): the legacy format's protocol-2
+    # pickles spell globals as text lines, so the module can be renamed in place
+    buffer = io.BytesIO()
+    torch.save(stats, buffer, _use_new_zipfile_serialization=False)
+    assert b"numpy._core.multiarray\n" in buffer.getvalue()
+    (tmp_path / "np1.pth").write_bytes(buffer.getvalue().replace(b"numpy._core.", b"numpy.core."))
+    np.testing.assert_array_equal(safe_load(tmp_path / "np1.pth", allow_numpy=True)["mean"], stats["mean"])
+
+
+def test_safe_load_refuses_code_with_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"a": np.float64(1.0), "b": _Evil()}, path)
+    for allow_numpy in (False, True):
+        with pytest.raises(pickle.UnpicklingError) as err:  # RefusedPickleError is one too
+            safe_load(path, allow_numpy=allow_numpy)
+        assert isinstance(err.value, CheckpointError) and str(path) in str(err.value)
+        assert "\n" not in str(err.value)
+    assert "executed" not in capsys.readouterr().out
+    assert "Unsupported global" in str(err.value) and "print" in str(err.value)
+    (tmp_path / "junk.pth").write_bytes(b"this is not a checkpoint")
+    for bad in (tmp_path / "junk.pth", tmp_path / "missing.pth"):
+        with pytest.raises(CheckpointError, match=bad.name) as err:
+            safe_load(bad)
+        assert "\n" not in str(err.value)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_clean
 
 from gfpgan.archs.gfpgan import GFPGANBilinear, GFPGANv1, GFPGANv1Clean
 from gfpgan.inference import (
@@ -24,22 +25,10 @@ from gfpgan.inference import (
     measure_latency,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+KEYS_DIR = Path(__file__).resolve().parents[1] / "data" / "keys"  # official key listings (tests/data/keys/README.md)
 
 
 S = 16  # face size of the tiny generators
-
-
-def tiny_clean(out_size: int = S, seed: int = 0, **kwargs) -> GFPGANv1Clean:
-    """A random GFPGANv1Clean with non-zero noise strengths (so the noise mode matters)."""
-    torch.manual_seed(seed)
-    opts = dict(channel_multiplier=1, narrow=0.125, num_style_feat=32, different_w=True, sft_half=True)
-    net = GFPGANv1Clean(out_size=out_size, input_is_latent=True, **{**opts, **kwargs})
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(".weight") and p.shape == (1,):  # StyleConv noise strength
-                p.fill_(0.5)
-    return net.eval()
 
 
 def restorer(net=None, **kwargs) -> FaceRestorer:
@@ -93,10 +82,7 @@ def test_loads_checkpoint_files_and_rejects_a_wrong_arch(tmp_path):
 
 
 def test_official_v13_layout_loads_without_warnings(caplog):
-    layout = SHARED / "reference" / "keys" / "GFPGANv1Clean_512_v1.3_v1.4.json"
-    if not layout.is_file():
-        pytest.skip(f"{layout} not available")
-    entries = json.loads(layout.read_text())["state_dict"]
+    entries = json.loads((KEYS_DIR / "GFPGANv1Clean_512_v1.3_v1.4.json").read_text())["state_dict"]
     gen = torch.Generator().manual_seed(0)
     state = {e["key"]: torch.randn(e["shape"], generator=gen) * 0.01 for e in entries}
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):

@@ -30,33 +30,19 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from gfpgan.registry import OptionError, check_kwargs, suggest
+from gfpgan.registry import OPTIMIZERS, SCHEDULERS, OptionError
 
 __all__ = [
-    "OPTIMIZERS",
-    "SCHEDULERS",
     "CosineAnnealingRestartLR",
     "MultiStepRestartLR",
     "build_optimizer",
     "build_scheduler",
+    "lazy_regularization",
     "update_learning_rate",
 ]
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}
-
-
-def _split_type(spec: Mapping[str, Any], known: Iterable[str], where: str, kind: str) -> tuple[str, dict[str, Any]]:
-    if not isinstance(spec, Mapping):
-        raise OptionError(f"{where}: expected a mapping with a 'type' key, got {spec!r}.")
-    known = sorted(known)
-    if "type" not in spec:
-        raise OptionError(f"{where}: missing 'type' ({kind}: one of {', '.join(known)}).")
-    name = spec["type"]
-    if name not in known:
-        raise OptionError(
-            f"{where}.type: unknown {kind} {name!r}.{suggest(str(name), known)} Known: {', '.join(known)}."
-        )
-    return name, {k: v for k, v in spec.items() if k != "type"}
+OPTIMIZERS.register("Adam")(torch.optim.Adam)
+OPTIMIZERS.register("AdamW")(torch.optim.AdamW)
 
 
 def build_optimizer(params: Iterable[Any], spec: Mapping[str, Any], where: str) -> Optimizer:
@@ -69,21 +55,36 @@ def build_optimizer(params: Iterable[Any], spec: Mapping[str, Any], where: str) 
             its signature; numbers may be strings (``"2e-3"``), ``betas`` a list.
         where: option path for error messages, e.g. ``"train.optim_g"``.
     """
-    name, kwargs = _split_type(spec, OPTIMIZERS, where, "optimizer")
-    cls = OPTIMIZERS[name]
+    spec = dict(spec)
     # torch annotates lr as `float | Tensor` and betas as a tuple of those: coerce the YAML forms explicitly.
-    if "lr" in kwargs:
-        kwargs["lr"] = _number(kwargs["lr"], f"{where}.lr")
-    if "betas" in kwargs:
-        betas = kwargs["betas"]
+    if "lr" in spec:
+        spec["lr"] = _number(spec["lr"], f"{where}.lr")
+    if "betas" in spec:
+        betas = spec["betas"]
         if not isinstance(betas, (list, tuple)) or len(betas) != 2:
             raise OptionError(f"{where}.betas: expected two numbers [beta1, beta2], got {betas!r}.")
-        kwargs["betas"] = tuple(_number(b, f"{where}.betas[{i}]") for i, b in enumerate(betas))
-    kwargs = check_kwargs(cls, kwargs, where, provided=("params",))
+        spec["betas"] = tuple(_number(b, f"{where}.betas[{i}]") for i, b in enumerate(betas))
+    cls, kwargs = OPTIMIZERS.check(spec, where, provided=("params",))
     try:
         return cls(params, **kwargs)
     except (ValueError, RuntimeError) as e:
-        raise OptionError(f"{where}: torch.optim.{name} rejected the options {kwargs}: {e}") from e
+        raise OptionError(f"{where}: torch.optim.{spec['type']} rejected the options {kwargs}: {e}") from e
+
+
+def lazy_regularization(spec: Mapping[str, Any], reg_every: int, scale_lr: bool) -> dict[str, Any]:
+    """The optimizer block of a network regularised lazily every ``reg_every`` iterations (StyleGAN2, Appendix B).
+
+    With c = k/(k+1) the betas become ``beta ** c``; with ``scale_lr`` the lr becomes ``lr * c`` too. The reference
+    GFP-GAN trainer scales the betas but, through a param-group override, not the lr: ``train.d_lr_scaling:
+    official`` (scale_lr False) reproduces that, ``stylegan2`` does what StyleGAN2 intends. ``reg_every`` 0: unchanged.
+    """
+    spec = dict(spec)
+    if reg_every > 0:
+        c = reg_every / (reg_every + 1)
+        spec["betas"] = tuple(float(b) ** c for b in spec["betas"])
+        if scale_lr:
+            spec["lr"] = float(spec["lr"]) * c
+    return spec
 
 
 def _number(value: Any, where: str) -> float:
@@ -200,11 +201,9 @@ class CosineAnnealingRestartLR(LRScheduler):
         ]
 
 
-SCHEDULERS: dict[str, type[LRScheduler]] = {
-    "MultiStepLR": MultiStepRestartLR,  # the name GFPGAN's options use; BasicSR maps it to MultiStepRestartLR
-    "MultiStepRestartLR": MultiStepRestartLR,
-    "CosineAnnealingRestartLR": CosineAnnealingRestartLR,
-}
+SCHEDULERS.register("MultiStepLR")(MultiStepRestartLR)  # the name GFPGAN's options use; BasicSR maps it so
+SCHEDULERS.register("MultiStepRestartLR")(MultiStepRestartLR)
+SCHEDULERS.register("CosineAnnealingRestartLR")(CosineAnnealingRestartLR)
 
 
 def build_scheduler(optimizer: Optimizer, spec: Mapping[str, Any], where: str) -> LRScheduler:
@@ -213,11 +212,9 @@ def build_scheduler(optimizer: Optimizer, spec: Mapping[str, Any], where: str) -
     Types: ``MultiStepLR`` = ``MultiStepRestartLR`` (milestones, gamma, restarts, restart_weights) and
     ``CosineAnnealingRestartLR`` (periods, restart_weights, eta_min). ``where`` is the option path for errors.
     """
-    name, kwargs = _split_type(spec, SCHEDULERS, where, "scheduler")
-    cls = SCHEDULERS[name]
-    kwargs = check_kwargs(cls, kwargs, where, provided=("optimizer",))
+    cls, kwargs = SCHEDULERS.check(spec, where, provided=("optimizer",))
     if "last_epoch" in kwargs:
-        raise OptionError(f"{where}.last_epoch: not an option; resume a schedule with load_state_dict().")
+        raise OptionError(f"{where}.last_epoch: not an option; a schedule resumes from the training state.")
     try:
         return cls(optimizer, **kwargs)
     except ValueError as e:

@@ -17,30 +17,192 @@ section and the ``datasets.train`` block.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import inspect
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS, OptionError, Registry, check_kwargs, coerce, suggest
+from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, OptionError, Registry, suggest
 
 __all__ = [
     "Options",
     "OptionError",
     "SCHEMA",
     "apply_overrides",
+    "check_kwargs",
+    "coerce",
     "detect_phase",
     "dump_options",
     "load_options",
     "print_dry_run",
     "validate",
 ]
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Value coercion by annotation
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Return ``value`` converted to ``annotation`` where that is unambiguous, else raise OptionError.
+
+    Scalar strings are parsed where the annotation asks for a number (YAML 1.1 reads ``2e-3`` as a string), lists
+    become tuples for tuple annotations, and Literal/Optional/Union annotations are checked. Unannotated parameters
+    and ``Any`` pass through unchanged.
+    """
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        # Try the exact-type member first so that e.g. `int | str` keeps a str a str.
+        for arg in sorted((a for a in args if a is not type(None)), key=lambda a: not _is_instance(value, a)):
+            with contextlib.suppress(OptionError):
+                return coerce(value, arg, where)
+        raise OptionError(f"{where}: {value!r} is not a valid {_type_name(annotation)}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise OptionError(
+            f"{where}: {value!r} is not one of {list(args)}.{suggest(str(value), [str(a) for a in args])}"
+        )
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise OptionError(f"{where}: expected null (~), got {value!r}")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise OptionError(f"{where}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise OptionError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # `!!float 5e3` for an iteration count
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if number.is_integer():
+                    return int(number)
+        raise OptionError(f"{where}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise OptionError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise OptionError(f"{where}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise OptionError(f"{where}: expected a string, got {value!r}")
+    if origin in (list, tuple, Sequence, typing.Sequence) or annotation in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise OptionError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):
+                raise OptionError(f"{where}: expected {len(args)} values, got {len(value)} ({value!r})")
+            return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple or annotation is tuple else items
+    if origin in (dict, Mapping, typing.Mapping) or annotation is dict:
+        if not isinstance(value, Mapping):
+            raise OptionError(f"{where}: expected a mapping, got {value!r}")
+        if len(args) == 2:
+            return {k: coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+        return dict(value)
+    return value
+
+
+def _is_instance(value: Any, annotation: Any) -> bool:
+    try:
+        return isinstance(value, annotation)
+    except TypeError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Signature checks
+
+
+def _signature(obj: Callable) -> tuple[inspect.Signature, dict[str, Any]]:
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    signature = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: fall back to no coercion
+        hints = {}
+    return signature, hints
+
+
+def check_kwargs(obj: Callable, kwargs: Mapping[str, Any], where: str, provided: Sequence[str] = ()) -> dict[str, Any]:
+    """Check ``kwargs`` against ``obj``'s signature (a class's ``__init__``) and coerce them by annotation.
+
+    Args:
+        obj: the class or function the keyword arguments are for.
+        kwargs: option values, usually one YAML block without its ``type`` key.
+        where: the option path used in error messages, e.g. ``"network_g"``.
+        provided: parameter names the caller passes itself (not required from the options).
+    Returns:
+        The coerced keyword arguments.
+    """
+    signature, hints = _signature(obj)
+    params = {n: p for n, p in signature.parameters.items() if n != "self"}
+    accepts_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {
+        n: p
+        for n, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    label = getattr(obj, "__name__", repr(obj))
+    out = {}
+    for key, value in kwargs.items():
+        if key not in named and not accepts_var_kw:
+            raise OptionError(
+                f"{where}.{key}: unknown option for {label}.{suggest(str(key), list(named))} "
+                f"Known options: {', '.join(named) or '(none)'}."
+            )
+        out[key] = coerce(value, hints.get(key, inspect.Parameter.empty), f"{where}.{key}")
+    missing = [
+        n for n, p in named.items() if p.default is inspect.Parameter.empty and n not in out and n not in provided
+    ]
+    if missing:
+        raise OptionError(f"{where}: missing required option(s) {', '.join(missing)} for {label}{signature}.")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The schema
 
 REQUIRED = object()
 
@@ -66,12 +228,17 @@ class Section:
 
 @dataclass(frozen=True)
 class Spec:
-    """A ``{type: Name, **kwargs}`` block checked against a registry (or a fixed class table)."""
+    """A ``{type: Name, **kwargs}`` block checked against a registry.
 
-    registry: Registry | None = None
+    The resolved block lists every constructor argument: those the file gives, then the constructor's own defaults
+    (plain values only), then ``defaults`` (values this schema declares where the constructor has none that fits,
+    e.g. the official Adam betas).
+    """
+
+    registry: Registry
     default: Any = None  # None: the block may be absent
     doc: str = ""
-    classes: tuple[str, ...] = ()  # for blocks not in a registry (optimizers, schedulers): allowed type names
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,8 +267,6 @@ LOADER_FIELDS: dict[str, Field] = {
     "tune_malloc": Field(bool, True, "glibc: workers keep freed image buffers in their heap (gfpgan/data/worker.py)"),
 }
 
-OPTIMIZERS = ("Adam", "AdamW")
-SCHEDULERS = ("MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR")
 
 _path_fields = {}
 for _net in ("g", "d", "d_left_eye", "d_right_eye", "d_mouth", "identity"):
@@ -147,10 +312,13 @@ SCHEMA: dict[str, Any] = {
     ),
     "train": Section(
         {
-            "optim_g": Spec(None, REQUIRED, "generator optimizer", classes=OPTIMIZERS),
-            "optim_d": Spec(None, None, "discriminator optimizer", classes=OPTIMIZERS),
-            "optim_component": Spec(None, None, "optimizer of each component discriminator", classes=OPTIMIZERS),
-            "scheduler": Spec(None, None, "learning-rate schedule (every optimizer)", classes=SCHEDULERS),
+            # The official betas when a block gives none; the D betas are then scaled for lazy R1 (d_lr_scaling).
+            "optim_g": Spec(OPTIMIZERS, REQUIRED, "generator optimizer", defaults={"betas": [0.0, 0.99]}),
+            "optim_d": Spec(OPTIMIZERS, None, "discriminator optimizer", defaults={"betas": [0.0, 0.99]}),
+            "optim_component": Spec(
+                OPTIMIZERS, None, "optimizer of each component discriminator", defaults={"betas": [0.9, 0.99]}
+            ),
+            "scheduler": Spec(SCHEDULERS, None, "learning-rate schedule (every optimizer)"),
             "total_iter": Field(int, REQUIRED, "iterations to train"),
             "warmup_iter": Field(int, -1, "linear warm-up iterations; -1 = none"),
             "pixel_opt": Spec(LOSSES, None, "pixel loss between output and GT"),
@@ -232,9 +400,6 @@ SCHEMA: dict[str, Any] = {
         "distributed settings",
     ),
 }
-
-# Official GFPGAN betas when an optimizer block gives none (the D betas are scaled for lazy R1, see d_lr_scaling).
-DEFAULT_BETAS = {"optim_g": (0.0, 0.99), "optim_d": (0.0, 0.99), "optim_component": (0.9, 0.99)}
 
 
 class Options(dict):
@@ -365,7 +530,7 @@ class Report:
         return [f"not registered: {u}" for u in self.unregistered] + [f"missing: {p}" for p in self.missing_paths]
 
 
-def _resolve(value: Any, schema: Any, where: str, report: Report, strict_types: bool) -> Any:
+def _resolve(value: Any, schema: Any, where: str, report: Report) -> Any:
     if isinstance(schema, Field):
         return coerce(value, schema.type, where)
     if isinstance(schema, Section):
@@ -385,9 +550,9 @@ def _resolve(value: Any, schema: Any, where: str, report: Report, strict_types: 
         for key, sub in schema.fields.items():
             sub_where = f"{where}.{key}" if where else key
             if key in value:
-                out[key] = _resolve(value[key], sub, sub_where, report, strict_types)
+                out[key] = _resolve(value[key], sub, sub_where, report)
             elif isinstance(sub, Section):
-                out[key] = None if sub.optional else _resolve({}, sub, sub_where, report, strict_types)
+                out[key] = None if sub.optional else _resolve({}, sub, sub_where, report)
             elif isinstance(sub, MapOf):
                 out[key] = {}
             else:
@@ -408,7 +573,7 @@ def _resolve(value: Any, schema: Any, where: str, report: Report, strict_types: 
                     f"{where}.{key}: dataset phase names start with train, val or test (e.g. val_2)."
                     + suggest(str(key), ["train", "val", "test"])
                 )
-            out[key] = _resolve(block, schema.item, f"{where}.{key}", report, strict_types)
+            out[key] = _resolve(block, schema.item, f"{where}.{key}", report)
         return out
     if isinstance(schema, Spec):
         if value is None:
@@ -422,13 +587,6 @@ def _resolve_spec(value: Any, spec: Spec, where: str, report: Report) -> dict:
         raise OptionError(f"{where}: expected a block with a 'type' key, got {value!r}")
     block = dict(value)
     name = block["type"]
-    if spec.classes:  # optimizer / scheduler
-        if name not in spec.classes:
-            raise OptionError(
-                f"{where}.type: unknown {name!r}.{suggest(str(name), list(spec.classes))} "
-                f"Known: {', '.join(spec.classes)}."
-            )
-        return _resolve_torch_block(block, where)
     registry = spec.registry
     is_dataset = registry is DATASETS
     loader = {}
@@ -439,6 +597,8 @@ def _resolve_spec(value: Any, spec: Spec, where: str, report: Report) -> dict:
         for key, f in LOADER_FIELDS.items():
             loader.setdefault(key, copy.deepcopy(f.default))
         block.setdefault("phase", where.rsplit(".", 1)[-1].split("_")[0])
+    for key, default in spec.defaults.items():
+        block.setdefault(key, copy.deepcopy(default))
     if name not in registry:
         hint = suggest(str(name), registry.names())
         if hint:
@@ -448,38 +608,53 @@ def _resolve_spec(value: Any, spec: Spec, where: str, report: Report) -> dict:
     else:
         obj = registry.get(name, where=f"{where}.type")
         kwargs = {k: v for k, v in block.items() if k != "type"}
-        provided = ("device",) if registry is METRICS else ()
-        if is_dataset:
-            provided = ("seed",)
-            if "phase" not in _param_names(obj):
-                kwargs.pop("phase")
+        provided = {METRICS: ("device",), DATASETS: ("seed",), OPTIMIZERS: ("params",), SCHEDULERS: ("optimizer",)}
+        provided = provided.get(registry, ())
+        params = _parameters(obj)
+        if is_dataset and "phase" not in params:
+            kwargs.pop("phase")
+        if registry is OPTIMIZERS:  # torch annotates lr and betas with Tensor unions: coerce the YAML forms here
+            kwargs = _optimizer_numbers(kwargs, where)
         checked = check_kwargs(obj, kwargs, where, provided=provided)
+        if registry is SCHEDULERS and "last_epoch" in checked:
+            raise OptionError(f"{where}.last_epoch: not an option; a schedule resumes from the training state.")
+        if obj.__module__.startswith("gfpgan."):  # our constructors: list their defaults (torch's vary by version)
+            not_options = (*provided, "last_epoch")  # a schedule's position comes from the training state
+            for key, p in params.items():
+                if key not in checked and key not in not_options and _is_plain(p.default):
+                    checked[key] = copy.deepcopy(p.default)
     out = {"type": name, **checked}
     if is_dataset:
         out["loader"] = loader
     return out
 
 
-def _param_names(obj: Any) -> set[str]:
-    import inspect
-
+def _parameters(obj: Callable) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of a class's constructor or a function (no self, no *args/**kwargs)."""
     target = obj.__init__ if inspect.isclass(obj) else obj
-    return set(inspect.signature(target).parameters)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {n: p for n, p in inspect.signature(target).parameters.items() if n != "self" and p.kind in kinds}
 
 
-def _resolve_torch_block(block: dict, where: str) -> dict:
-    name = block["type"]
-    kwargs = {k: v for k, v in block.items() if k != "type"}
-    if name in OPTIMIZERS:
-        import torch
+def _is_plain(value: Any) -> bool:
+    """A default that YAML can hold (and the dumped options.yml reproduce): scalars, lists and mappings of them."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
 
-        cls = getattr(torch.optim, name)
-        return {"type": name, **check_kwargs(cls, kwargs, where, provided=("params",))}
-    # Schedulers are ours (gfpgan.optim); their arguments follow BasicSR's.
-    from gfpgan import optim
 
-    cls = optim.SCHEDULERS[name]
-    return {"type": name, **check_kwargs(cls, kwargs, where, provided=("optimizer",))}
+def _optimizer_numbers(kwargs: dict, where: str) -> dict:
+    """``lr`` and ``betas`` of an optimizer block as floats (``"2e-3"``, ``[0, 0.99]`` in YAML)."""
+    kwargs = dict(kwargs)
+    if "lr" in kwargs:
+        kwargs["lr"] = coerce(kwargs["lr"], float, f"{where}.lr")
+    if "betas" in kwargs:
+        kwargs["betas"] = list(coerce(kwargs["betas"], tuple[float, float], f"{where}.betas"))
+    return kwargs
 
 
 # Option paths that name files or folders that must exist for a real run.
@@ -544,7 +719,7 @@ def validate(raw: dict, source: str = "<options>", phase: Phase = "auto") -> tup
         if key not in SCHEMA:
             raise OptionError(f"{source}: unknown top-level option {key!r}.{suggest(str(key), list(SCHEMA))}")
     schema = SCHEMA if phase == "train" else _test_schema()
-    resolved = _resolve(raw, Section(schema), "", report, True)
+    resolved = _resolve(raw, Section(schema), "", report)
     if phase == "train":
         _cross_checks(resolved, report)
     else:
@@ -678,7 +853,7 @@ def reference_markdown() -> str:
                 rows.append(f"| `{path}` | section{' (optional)' if entry.optional else ''} | | {entry.doc} |")
                 walk(entry.fields, f"{path}.")
             elif isinstance(entry, Spec):
-                kind = entry.registry.kind if entry.registry else "/".join(entry.classes)
+                kind = entry.registry.kind
                 default = "required" if entry.default is REQUIRED else "~"
                 rows.append(f"| `{path}` | `{{type: <{kind}>, ...}}` | {default} | {entry.doc} |")
             elif isinstance(entry, MapOf):

@@ -10,6 +10,7 @@ from gfpgan.optim import (
     MultiStepRestartLR,
     build_optimizer,
     build_scheduler,
+    lazy_regularization,
     update_learning_rate,
 )
 from gfpgan.registry import OptionError
@@ -163,3 +164,21 @@ def test_build_optimizer_errors():
         build_optimizer(w, {"type": "Adam", "betas": [0.9]}, where="train.optim_g")
     with pytest.raises(OptionError, match="missing 'type'"):
         build_optimizer(w, {"lr": 1e-3}, where="train.optim_g")
+
+
+def test_optimizers_and_schedules_are_registries():
+    from gfpgan.registry import OPTIMIZERS, SCHEDULERS
+
+    assert OPTIMIZERS.names() == ["Adam", "AdamW"] and OPTIMIZERS.get("Adam") is torch.optim.Adam
+    assert {"MultiStepLR", "MultiStepRestartLR", "CosineAnnealingRestartLR"} <= set(SCHEDULERS.names())
+    with pytest.raises(OptionError, match="Did you mean 'Adam'"):
+        OPTIMIZERS.get("Adma", where="train.optim_g.type")
+
+
+def test_lazy_regularization_scales_betas_and_optionally_the_lr():
+    spec = {"type": "Adam", "lr": 2e-3, "betas": (0.0, 0.99)}
+    c = 16 / 17
+    official = lazy_regularization(spec, 16, scale_lr=False)
+    assert official["lr"] == 2e-3 and official["betas"] == (0.0, 0.99**c)
+    assert lazy_regularization(spec, 16, scale_lr=True)["lr"] == pytest.approx(2e-3 * c)
+    assert lazy_regularization(spec, 0, scale_lr=True) == spec

@@ -27,7 +27,8 @@ def test_smoke_twins_mirror_every_training_file():
     assert training <= smoke, f"missing smoke twins: {sorted(map(str, training - smoke))}"
 
 
-# The option vocabulary of the official GFPGAN trainer (spec sections 2-4), as such a file writes it.
+# The option vocabulary of the official GFPGAN trainer (options/train_gfpgan_v1.yml of TencentARC/GFPGAN), as such a
+# file writes it.
 OFFICIAL = """
 name: train_GFPGANv1_512
 model_type: GFPGANModel

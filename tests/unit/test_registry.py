@@ -13,7 +13,8 @@ from typing import Literal
 import pytest
 
 import gfpgan
-from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS, OptionError, Registry, coerce
+from gfpgan.options import coerce
+from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS, OptionError, Registry
 
 
 class Toy:

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gfpgan.archs.contract import check_generator
+from gfpgan.registry import ARCHS
 from gfpgan.utils.weights import get_weights_path
 
 __all__ = [
@@ -80,7 +82,8 @@ VERSIONS: dict[str, tuple[str, str, int]] = {
     "1.3": ("GFPGANv1.3", "clean", 2),
     "1.4": ("GFPGANv1.4", "clean", 2),
 }
-ARCH_CLASSES = {"clean": "GFPGANv1Clean", "original": "GFPGANv1", "bilinear": "GFPGANBilinear"}
+# The official API's arch names (GFPGANer(arch=...)) and the registered generator each one builds.
+ARCH_TYPES = {"clean": "GFPGANv1Clean", "original": "GFPGANv1", "bilinear": "GFPGANBilinear"}
 # Decoder channels at resolutions >= 64 are base * channel_multiplier * narrow (StyleGAN2 table).
 _DECODER_BASE_CHANNELS = {64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
 
@@ -273,14 +276,12 @@ def infer_generator_config(state_dict: Mapping[str, torch.Tensor]) -> tuple[str,
 
 
 def _build_generator(arch: str, kwargs: dict) -> nn.Module:
-    """Instantiate the registered generator class of ``arch`` with the keys its constructor accepts."""
-    from gfpgan.archs import gfpgan as gfpgan_archs
-
-    cls = getattr(gfpgan_archs, ARCH_CLASSES[arch])
+    """The registered generator of ``arch`` (through ``ARCHS``) with the keys its constructor accepts."""
+    cls = ARCHS.get(ARCH_TYPES[arch])
     accepted = inspect.signature(cls).parameters
     # Inference never trains the decoder separately: fix_decoder only toggles requires_grad.
     kwargs = {k: v for k, v in {**kwargs, "fix_decoder": False}.items() if k in accepted}
-    return cls(**kwargs)
+    return check_generator(ARCHS.build({"type": ARCH_TYPES[arch], **kwargs}, where=f"arch {arch!r}"))
 
 
 def _read_generator_state_dict(source: str | os.PathLike | Mapping) -> dict[str, torch.Tensor]:
@@ -314,8 +315,8 @@ def load_generator(
     Returns:
         (generator, arch).
     """
-    if arch is not None and arch not in ARCH_CLASSES:
-        raise ValueError(f"arch must be one of {', '.join(ARCH_CLASSES)} or None, got {arch!r}.")
+    if arch is not None and arch not in ARCH_TYPES:
+        raise ValueError(f"arch must be one of {', '.join(ARCH_TYPES)} or None, got {arch!r}.")
     if model_path is None:
         version = "1.3" if version is None else str(version)
         if version not in VERSIONS:
@@ -337,7 +338,7 @@ def load_generator(
     try:
         load_weights(net, state_dict, strict=True)
     except CheckpointError as e:
-        raise ValueError(f"{where}: inferred {ARCH_CLASSES[arch]}({kwargs}).\n{e}") from e
+        raise ValueError(f"{where}: inferred {ARCH_TYPES[arch]}({kwargs}).\n{e}") from e
     return net.eval(), arch
 
 
@@ -422,8 +423,8 @@ class FaceRestorer:
         channels_last: bool = False,
         compile: bool = False,
     ) -> None:
-        if arch is not None and arch not in ARCH_CLASSES:
-            raise ValueError(f"arch must be one of {', '.join(ARCH_CLASSES)} or None, got {arch!r}.")
+        if arch is not None and arch not in ARCH_TYPES:
+            raise ValueError(f"arch must be one of {', '.join(ARCH_TYPES)} or None, got {arch!r}.")
         if upscale <= 0:
             raise ValueError(f"upscale must be > 0, got {upscale}.")
         if batch_size is not None and batch_size < 1:
@@ -447,13 +448,13 @@ class FaceRestorer:
         if net is None:
             net, self.arch = load_generator(model_path, version, arch, channel_multiplier, out_size)
         else:
-            self.arch = arch or {v: k for k, v in ARCH_CLASSES.items()}.get(type(net).__name__, "clean")
+            self.arch = arch or {v: k for k, v in ARCH_TYPES.items()}.get(type(net).__name__, "clean")
         self.net = net.eval().requires_grad_(False).to(self.device, self.dtype)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self._forward = torch.compile(self.net) if compile else self.net
-        self.out_size = int(getattr(self.net, "out_size", None) or 2**self.net.log_size)
+        self.out_size = check_generator(self.net, "net").out_size
         self._noise_cache: dict[tuple, list[torch.Tensor]] = {}
 
     # -- construction ----------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import inspect
 import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,14 +28,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from gfpgan.data.worker import worker_init
+from gfpgan.archs.contract import check_generator
 from gfpgan.metrics.base import Metric
 from gfpgan.metrics.report import SetResult, collect, format_table, protocol_line, write_reports
 from gfpgan.options import OptionError, Options, add_option_arguments, dump_options, load_options, print_dry_run
-from gfpgan.registry import ARCHS, DATASETS, METRICS
+from gfpgan.registry import METRICS
+from gfpgan.run import build_network, build_val_loaders, resolve_device
 from gfpgan.utils.images import imwrite_rgb, tensor2img
 from gfpgan.utils.malloc import tune_malloc
-from gfpgan.utils.state_dict import CheckpointError, load_weights
+from gfpgan.utils.state_dict import CheckpointError
 from gfpgan.utils.weights import WeightsNotFoundError
 
 __all__ = [
@@ -107,32 +107,10 @@ def main(argv: list[str] | None = None) -> int:
 # Building blocks (also used by scripts/reproduce_table.py)
 
 
-def _device(num_gpu: int | str) -> torch.device:
-    if num_gpu == 0 or not torch.cuda.is_available():
-        if num_gpu not in (0, "auto"):
-            raise OptionError(f"num_gpu: {num_gpu} requested but CUDA is not available; use num_gpu: 0 for CPU.")
-        return torch.device("cpu")
-    return torch.device("cuda", 0)
-
-
 def build_generator(opts: Options, device: torch.device) -> nn.Module:
     """``network_g`` with the weights of ``path.pretrain_network_g``, in eval mode, frozen, on ``device``."""
-    net = ARCHS.build(opts.network_g, where="network_g")
-    load_weights(
-        net,
-        Path(opts.path.pretrain_network_g).expanduser(),
-        param_key=opts.path.param_key_g or "auto",
-        strict=opts.path.strict_load_g is not False,
-    )
+    net = check_generator(build_network(opts, "network_g"), "network_g")
     return net.eval().requires_grad_(False).to(device)
-
-
-def _build_dataset(spec: Options, where: str, seed: int):
-    kwargs = {k: v for k, v in spec.items() if k != "loader"}
-    obj, _ = DATASETS.check(kwargs, where)
-    if "seed" in inspect.signature(obj.__init__).parameters and "seed" not in kwargs:
-        kwargs["seed"] = seed
-    return DATASETS.build(kwargs, where=where)
 
 
 def _check_range(spec: Mapping, where: str) -> None:
@@ -239,7 +217,7 @@ def _results_root(opts: Options) -> Path:
 def test(opts: Options, argv: Sequence[str] | None = None) -> dict[str, SetResult]:
     """Restore and score every test*/val* set of validated test options; returns the results by dataset name."""
     # ---------------------------------------------------------------- Sets and metrics (cheap checks first)
-    device = _device(opts.num_gpu)
+    device = resolve_device(opts.num_gpu)
     metric_specs = {k: spec for k, spec in opts.val.metrics.items() if spec is not None}  # --set val.metrics.fid=~
     phases = [p for p in opts.datasets if p.startswith(("test", "val"))]
     names: dict[str, str] = {}
@@ -271,17 +249,9 @@ def test(opts: Options, argv: Sequence[str] | None = None) -> dict[str, SetResul
 
     # ---------------------------------------------------------------- Restore and score each set
     results = {}
-    for i, phase in enumerate(phases):
+    loaders = build_val_loaders(opts, prefixes=("test", "val"))
+    for i, (phase, loader) in enumerate(loaders.items()):
         spec, name = opts.datasets[phase], names[phase]
-        dataset = _build_dataset(spec, f"datasets.{phase}", opts.manual_seed)
-        loader = DataLoader(
-            dataset,
-            batch_size=spec.loader.batch_size_per_gpu,
-            shuffle=False,
-            num_workers=spec.loader.num_worker_per_gpu,
-            worker_init_fn=worker_init if spec.loader.tune_malloc else None,
-        )
-        loader.dataset_name = name
         save_dir = root / "visualization" / name if opts.val.save_img else None
         metrics = first_metrics if i == 0 else build_metrics()
         result = score_set(net, loader, metrics, device, save_dir, opts.val.suffix, progress=opts.val.pbar)

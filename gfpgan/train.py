@@ -1,6 +1,7 @@
 """GFP-GAN training, top to bottom.
 
-One iteration (the order of the reference trainer, spec section 4.1):
+One iteration, in the order of the official trainer (TencentARC/GFPGAN 1.3.8, ``gfpgan/models/gfpgan_model.py``:
+``GFPGANModel.optimize_parameters``):
     fetch (lq, gt, component boxes) -> G step (pixel + pyramid + perceptual + style + GAN + component GAN + component
     style + identity) -> EMA of G -> D step (+ lazy R1) -> component D steps -> log -> save -> validate.
 
@@ -15,41 +16,48 @@ import contextlib
 import datetime
 import json
 import logging
-import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from gfpgan import losses as L
-from gfpgan.data.sampler import EnlargedSampler
-from gfpgan.data.worker import worker_init
-from gfpgan.optim import build_optimizer, build_scheduler, update_learning_rate
+from gfpgan.archs.contract import RestorationGenerator, check_generator
+from gfpgan.data.components import COMPONENTS
+from gfpgan.optim import build_optimizer, build_scheduler, lazy_regularization, update_learning_rate
 from gfpgan.options import (
     OptionError,
     Options,
     add_option_arguments,
     detect_phase,
-    dump_options,
     load_options,
     print_dry_run,
     read_yaml,
 )
-from gfpgan.registry import ARCHS, DATASETS, LOSSES, METRICS
+from gfpgan.registry import ARCHS, LOSSES, METRICS
+from gfpgan.run import (
+    LogWindow,
+    build_network,
+    build_train_loader,
+    build_val_loaders,
+    resolve_device,
+    restore_rng,
+    save_training_state,
+    seed_everything,
+    start_run,
+)
 from gfpgan.utils import dist
-from gfpgan.utils.checkpoint import atomic_save, find_resume_state, load_training_state, prune_checkpoints
+from gfpgan.utils.checkpoint import atomic_save
 from gfpgan.utils.images import imwrite_rgb, tensor2img
 from gfpgan.utils.state_dict import load_weights
 from gfpgan.utils.weights import WeightsNotFoundError, get_weights_path
 
 logger = logging.getLogger("gfpgan")
-COMPONENTS = ("left_eye", "right_eye", "mouth")
 
 
 # ======================================================================================================================
@@ -97,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
 @dataclass
 class Nets:
-    g: nn.Module
-    g_ema: nn.Module
+    g: RestorationGenerator
+    g_ema: RestorationGenerator
     d: nn.Module | None
     components: dict[str, nn.Module]  # left_eye / right_eye / mouth discriminators (empty when unused)
     identity: nn.Module | None
@@ -135,9 +143,10 @@ class Step:
 
 
 def generator_step(nets: Nets, s: Step, lq: torch.Tensor, gt: torch.Tensor, boxes: dict, it: int) -> tuple:
-    """One update of G. Returns (output, crops, loss dict, finite flag).
+    """One update of G. Returns (output, crops, log, finite flag).
 
-    lq, gt: (N,3,H,W) float in [-1,1], RGB. crops: {part: (fake crop, real crop)}.
+    lq, gt: (N,3,H,W) float in [-1,1], RGB. crops: {part: (fake crop, real crop)}. The loss is the sum of the named,
+    weighted terms below (``loss/g/...``); ``log`` holds those terms and their total.
     """
     t = s.opts.train
     for net in [nets.d, *nets.components.values()]:
@@ -153,56 +162,56 @@ def generator_step(nets: Nets, s: Step, lq: torch.Tensor, gt: torch.Tensor, boxe
         fake = L.roi_crops(output, **boxes, face_size=s.face_size)
         real = L.roi_crops(gt, **boxes, face_size=s.face_size)
         crops = {part: (f, r) for part, f, r in zip(COMPONENTS, fake, real)}
-
-    log: dict[str, torch.Tensor] = {}
     if not (it % t.net_d_iters == 0 and it > t.net_d_init_iters):
-        return output, crops, log, True
+        return output, crops, {}, True
 
-    total = output.new_zeros(())
+    terms: dict[str, torch.Tensor] = {}  # the weighted loss terms; G's loss is their sum
     with s.autocast():
         if s.crit.pixel is not None:
-            log["loss/g/pixel"] = s.crit.pixel(output, gt)
+            terms["loss/g/pixel"] = s.crit.pixel(output, gt)
         if use_pyramid:
-            for out_rgb, target in zip(out_rgbs, L.gt_pyramid(gt, len(out_rgbs))):
-                log[f"loss/g/pyramid_{out_rgb.shape[-1]}"] = s.crit.l1(out_rgb, target) * t.pyramid_loss_weight
+            levels = L.pyramid_l1(out_rgbs, L.gt_pyramid(gt, len(out_rgbs)), criterion=s.crit.l1)
+            for out_rgb, level in zip(out_rgbs, levels):
+                terms[f"loss/g/pyramid_{out_rgb.shape[-1]}"] = level * t.pyramid_loss_weight
         if s.crit.perceptual is not None:
             percep, style = s.crit.perceptual(output, gt)
             if percep is not None:
-                log["loss/g/perceptual"] = percep
+                terms["loss/g/perceptual"] = percep
             if style is not None:
-                log["loss/g/style"] = style
+                terms["loss/g/style"] = style
         if s.crit.gan is not None:
-            log["loss/g/gan"] = s.crit.gan(nets.d(output), True, is_disc=False)
-        comp_style = []
+            terms["loss/g/gan"] = s.crit.gan(nets.d(output), True, is_disc=False)
+        comp_features = []
         for part, net in nets.components.items():
             fake_crop, real_crop = crops[part]
             fake_pred, fake_feats = net(fake_crop, return_feats=True)
             if s.crit.component is not None:
-                log[f"loss/g/gan_{part}"] = s.crit.component(fake_pred, True, is_disc=False)
+                terms[f"loss/g/gan_{part}"] = s.crit.component(fake_pred, True, is_disc=False)
             if t.comp_style_weight > 0:
                 with torch.no_grad():
                     _, real_feats = net(real_crop, return_feats=True)
-                if t.comp_feature_loss == "style":
-                    comp_style.append(L.component_style_loss(fake_feats, real_feats, criterion=s.crit.l1))
-                else:  # feature matching: the same layers and weights without the Gram matrices
-                    comp_style.append(sum(w * s.crit.l1(f, r) for w, f, r in zip((0.5, 1.0), fake_feats, real_feats)))
-        if comp_style:
-            log[f"loss/g/comp_{t.comp_feature_loss}"] = sum(comp_style) * t.comp_style_weight
+                comp_features.append(
+                    L.component_feature_loss(fake_feats, real_feats, t.comp_feature_loss, criterion=s.crit.l1)
+                )
+        if comp_features:
+            terms[f"loss/g/comp_{t.comp_feature_loss}"] = sum(comp_features) * t.comp_style_weight
         if nets.identity is not None:
-            log["loss/g/identity"] = L.identity_loss(nets.identity, output, gt, s.crit.l1) * t.identity_weight
-    for value in log.values():
-        total = total + value.float()
+            terms["loss/g/identity"] = L.identity_loss(nets.identity, output, gt, s.crit.l1) * t.identity_weight
+    total = sum((term.float() for term in terms.values()), output.new_zeros((), dtype=torch.float32))
     finite = bool(torch.isfinite(total))
     if finite:
         s.scaler.scale(total).backward()
         dist.all_reduce_grads(nets.g.parameters())
         s.scaler.step(s.optimizers["net_g"])
-    log["loss/g/total"] = total
-    return output, crops, log, finite
+    return output, crops, {**terms, "loss/g/total": total}, finite
 
 
 def discriminator_step(nets: Nets, s: Step, output: torch.Tensor, gt: torch.Tensor, crops: dict, it: int) -> tuple:
-    """One update of D (with lazy R1) and of each component D. Returns (loss dict, finite flag)."""
+    """One update of D (with lazy R1) and of each component D. Returns (log, finite flag).
+
+    Each network's loss is the sum of its named terms (``loss/d/gan`` + ``loss/d/r1``; ``loss/d/<part>``); ``log``
+    also holds D's mean scores of real and fake images (diagnostics, not losses).
+    """
     t = s.opts.train
     log: dict[str, torch.Tensor] = {}
     finite = True
@@ -222,11 +231,9 @@ def discriminator_step(nets: Nets, s: Step, output: torch.Tensor, gt: torch.Tens
             if t.net_d_reg_every > 0 and it % t.net_d_reg_every == 0:
                 # R1 in float32 and eager: the double backward must not run under autocast or a compiled graph.
                 gt_r1 = gt.detach().requires_grad_(True)
-                real_pred = nets.d(gt_r1)
-                r1 = L.r1_penalty(real_pred, gt_r1)
-                l_r1 = t.r1_reg_weight / 2 * r1 * t.net_d_reg_every + 0 * real_pred[0]
-                log["loss/d/r1"] = l_r1.detach().mean()
-                s.scaler.scale(l_r1.sum()).backward()
+                l_r1 = t.r1_reg_weight / 2 * L.r1_penalty(nets.d(gt_r1), gt_r1) * t.net_d_reg_every
+                log["loss/d/r1"] = l_r1.detach()
+                s.scaler.scale(l_r1).backward()
             dist.all_reduce_grads(nets.d.parameters())
             s.scaler.step(s.optimizers["net_d"])
 
@@ -349,191 +356,54 @@ def validate(
 
 
 # ======================================================================================================================
-# Setup helpers
+# Building a run: networks, losses, optimizers, schedulers and the step context
 
 
-def _setup_logging(log_file: Path | None, main: bool) -> None:
-    logger.handlers.clear()
-    logger.setLevel(logging.INFO if main else logging.WARNING)
-    logger.propagate = False
-    fmt = logging.Formatter("%(asctime)s %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S")
-    console = logging.StreamHandler(sys.stdout)
-    console.setFormatter(fmt)
-    logger.addHandler(console)
-    if log_file is not None and main:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(fmt)
-        logger.addHandler(handler)
+@dataclass
+class Training:
+    """Everything one iteration needs, as ``build_training`` returns it."""
+
+    nets: Nets
+    crit: Criteria
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler]
+    step: Step
+
+    def state_dict(self) -> dict:
+        """Networks (with the EMA), optimizers, schedulers and the AMP scaler, as a training state holds them."""
+        return {
+            "nets": {
+                **{k: n.state_dict() for k, n in self.nets.trained().items()},
+                "net_g_ema": self.nets.g_ema.state_dict(),
+            },
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scaler": self.step.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, net in self.nets.trained().items():
+            net.load_state_dict(state["nets"][key])
+        self.nets.g_ema.load_state_dict(state["nets"]["net_g_ema"])
+        for key, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][key])
+        for key, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][key])
+        self.step.scaler.load_state_dict(state["scaler"])
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict:
-    np_state = np.random.get_state(legacy=False)
-    return {
-        "python": random.getstate(),
-        "numpy": {
-            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-            "pos": np_state["state"]["pos"],
-            "has_gauss": np_state["has_gauss"],
-            "gauss": np_state["gauss"],
-        },
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _device(opts: Options, local_rank: int) -> torch.device:
-    if opts.num_gpu == 0 or not torch.cuda.is_available():
-        if opts.num_gpu not in (0, "auto"):
-            raise RuntimeError(f"num_gpu: {opts.num_gpu} requested but CUDA is not available; use num_gpu: 0 for CPU.")
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
-
-
-def _build_dataset(spec: Options, where: str, seed: int):
-    kwargs = {k: v for k, v in spec.items() if k != "loader"}
-    obj, _ = DATASETS.check(kwargs, where)
-    import inspect
-
-    if "seed" in inspect.signature(obj.__init__).parameters and "seed" not in kwargs:
-        kwargs["seed"] = seed
-    return DATASETS.build(kwargs, where=where)
-
-
-def _prepare_experiment(opts: Options, resuming: bool) -> Path:
-    exp = Path(opts.path.experiments_root or Path("experiments") / opts.name)
-    if dist.is_main():
-        if exp.exists() and not resuming:
-            archived = exp.with_name(f"{exp.name}_archived_{datetime.datetime.now():%Y%m%d_%H%M%S}")
-            exp.rename(archived)
-            print(f"Experiment folder {exp} exists: archived as {archived}")
-        for sub in ("models", "training_states", "visualization"):
-            (exp / sub).mkdir(parents=True, exist_ok=True)
-    dist.barrier()
-    return exp
-
-
-# ======================================================================================================================
-# Training
-
-
-def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv: list[str] | None = None) -> dict:
-    """Train GFP-GAN as configured. Returns a summary (final iteration, last validation results, run folder)."""
-    # ---------------------------------------------------------------- Setup distributed
-    rank, world_size, local_rank = dist.init_dist(launcher, opts.dist_params.backend, opts.dist_params.port)
-    device = _device(opts, local_rank)
+def build_training(opts: Options, device: torch.device) -> Training:
+    """Networks (pretrained weights loaded, replicas synchronised), criteria, optimizers, schedulers and the step
+    context of a GFP-GAN run, from resolved options. Used by train(), the benchmark harness and the reference checks.
+    """
     t = opts.train
-    _seed_everything(opts.manual_seed + rank)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = t.cudnn_benchmark
-
-    # ---------------------------------------------------------------- Resume state and run folder
-    exp_guess = Path(opts.path.experiments_root or Path("experiments") / opts.name)
-    resume_path = opts.path.resume_state
-    if auto_resume and resume_path is None:
-        found = find_resume_state(exp_guess / "training_states")
-        resume_path = str(found) if found else None
-    state = load_training_state(resume_path) if resume_path else None
-    exp = _prepare_experiment(opts, resuming=state is not None)
-    stamp = f"{datetime.datetime.now():%Y%m%d_%H%M%S}"
-    _setup_logging(exp / f"train_{opts.name}_{stamp}.log", dist.is_main())
-    if dist.is_main():
-        (exp / "options.yml").write_text(
-            f"# generated {stamp} by: {' '.join(argv or [])}\n" + dump_options(opts), encoding="utf-8"
-        )
-    logger.info("torch %s, device %s, world size %d, run folder %s", torch.__version__, device, world_size, exp)
-    tb = None
-    if opts.logger.use_tb_logger and dist.is_main():
-        from torch.utils.tensorboard import SummaryWriter
-
-        tb = SummaryWriter(log_dir=str(Path("tb_logger") / opts.name))
-
-    # ---------------------------------------------------------------- Load data
-    train_spec = opts.datasets.train
-    loader_opt = train_spec.loader
-    train_set = _build_dataset(train_spec, "datasets.train", opts.manual_seed)
-    sampler = EnlargedSampler(
-        len(train_set),
-        world_size,
-        rank,
-        loader_opt.dataset_enlarge_ratio,
-        seed=opts.manual_seed,
-        shuffle=loader_opt.use_shuffle,
-    )
-    batch_size = loader_opt.batch_size_per_gpu
-    iters_per_epoch = len(sampler) // batch_size
-    if iters_per_epoch == 0:
-        raise RuntimeError(
-            f"datasets.train: {len(train_set)} images are fewer than one batch of {batch_size} per process."
-        )
-    workers = loader_opt.num_worker_per_gpu
-    train_loader = DataLoader(
-        train_set,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=True,
-        pin_memory=device.type == "cuda" if loader_opt.pin_memory is None else loader_opt.pin_memory,
-        persistent_workers=workers > 0 and loader_opt.persistent_workers,
-        prefetch_factor=loader_opt.prefetch_factor if workers > 0 else None,
-        worker_init_fn=worker_init if loader_opt.tune_malloc else None,
-        generator=torch.Generator(),  # keeps the global torch RNG (G's noise) independent of loader restarts
-    )
-    val_loaders = {}
-    for phase, spec in opts.datasets.items():
-        if phase.startswith("val") and opts.val is not None:
-            val_set = _build_dataset(spec, f"datasets.{phase}", opts.manual_seed)
-            loader = DataLoader(
-                val_set,
-                batch_size=spec.loader.batch_size_per_gpu,
-                shuffle=False,
-                num_workers=spec.loader.num_worker_per_gpu,
-                worker_init_fn=worker_init if spec.loader.tune_malloc else None,
-            )
-            loader.dataset_name = spec.get("name") or phase
-            val_loaders[phase] = loader
-    logger.info(
-        "Training set: %d images, %d iterations per epoch (batch %d x %d processes)",
-        len(train_set),
-        iters_per_epoch,
-        batch_size,
-        world_size,
-    )
-
-    # ---------------------------------------------------------------- Build networks
     memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
 
+    # ---------------------------------------------------------------- Networks
     def build(key: str) -> nn.Module | None:
-        if opts[key] is None:
-            return None
-        net = ARCHS.build(opts[key], where=key).to(device, memory_format=memory_format)
-        suffix = key.removeprefix("network_")
-        pretrain = opts.path[f"pretrain_network_{suffix}"]
-        if pretrain:
-            load_weights(
-                net,
-                pretrain,
-                param_key=opts.path[f"param_key_{suffix}"] or "auto",
-                strict=opts.path[f"strict_load_{suffix}"] is not False,
-            )
-            logger.info("%s: loaded %s", key, pretrain)
-        return net
+        return build_network(opts, key, device, memory_format)
 
-    net_g = build("network_g")
+    net_g = check_generator(build("network_g"), "network_g", pyramid=t.pyramid_loss_weight > 0)
     net_g_ema = ARCHS.build(opts.network_g, where="network_g").to(
         "cpu" if t.ema_on_cpu else device, memory_format=memory_format
     )
@@ -543,9 +413,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
             load_weights(net_g_ema, opts.path.pretrain_network_g, param_key="params_ema")
     net_g_ema.eval().requires_grad_(False)
     net_d = build("network_d")
-    components = {}
-    if opts.network_d_left_eye is not None:
-        components = {part: build(f"network_d_{part}") for part in COMPONENTS}
+    components = {part: build(f"network_d_{part}") for part in COMPONENTS} if opts.network_d_left_eye else {}
     identity = None
     if t.identity_weight > 0:
         pretrain = opts.path.pretrain_network_identity
@@ -565,13 +433,13 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
         sum(p.numel() for p in net_g.parameters() if p.requires_grad) / 1e6,
     )
 
-    # ---------------------------------------------------------------- Build losses
+    # ---------------------------------------------------------------- Losses
     def loss(key: str) -> nn.Module | None:
         return None if t[key] is None else LOSSES.build(t[key], where=f"train.{key}").to(device)
 
     perceptual = None
     if t.perceptual_opt is not None:
-        vgg_weights = t.perceptual_opt.get("vgg_weights", "vgg19-dcbb9e9d")
+        vgg_weights = t.perceptual_opt.vgg_weights
         if t.skip_losses_without_weights and not _vgg_available(vgg_weights):
             logger.info(
                 "perceptual/style loss: OFF (VGG19 weights %s not found; skip_losses_without_weights)", vgg_weights
@@ -592,21 +460,16 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
         + f", identity={'on' if identity else 'off'}",
     )
 
-    # ---------------------------------------------------------------- Optimizers and schedulers
-    optimizers = {"net_g": build_optimizer(net_g.parameters(), _optim_spec(t.optim_g, (0.0, 0.99)), "train.optim_g")}
+    # ---------------------------------------------------------------- Optimizers, schedulers, AMP
+    optimizers = {"net_g": build_optimizer(net_g.parameters(), t.optim_g, "train.optim_g")}
     if net_d is not None:
-        optimizers["net_d"] = build_optimizer(
-            net_d.parameters(),
-            _optim_spec(t.optim_d, (0.0, 0.99), t.net_d_reg_every, scale_lr=t.d_lr_scaling == "stylegan2"),
-            "train.optim_d",
-        )
+        spec = lazy_regularization(t.optim_d, t.net_d_reg_every, scale_lr=t.d_lr_scaling == "stylegan2")
+        optimizers["net_d"] = build_optimizer(net_d.parameters(), spec, "train.optim_d")
     for part, net in components.items():
-        optimizers[f"net_d_{part}"] = build_optimizer(
-            net.parameters(), _optim_spec(t.optim_component, (0.9, 0.99)), "train.optim_component"
-        )
-    schedulers = (
-        {k: build_scheduler(o, t.scheduler, "train.scheduler") for k, o in optimizers.items()} if t.scheduler else {}
-    )
+        optimizers[f"net_d_{part}"] = build_optimizer(net.parameters(), t.optim_component, "train.optim_component")
+    schedulers = {}
+    if t.scheduler:
+        schedulers = {k: build_scheduler(o, t.scheduler, "train.scheduler") for k, o in optimizers.items()}
     amp_dtype = torch.bfloat16 if t.amp.dtype == "bfloat16" else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=t.amp.enabled and amp_dtype == torch.float16)
 
@@ -614,97 +477,87 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
         return torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=t.amp.enabled)
 
     g_forward = torch.compile(net_g) if t.compile else net_g
-    face_size = opts.network_g.get("out_size", 512)
-    step = Step(opts, crit, optimizers, scaler, autocast, g_forward, face_size)
+    step = Step(opts, crit, optimizers, scaler, autocast, g_forward, face_size=net_g.out_size)
+    return Training(nets, crit, optimizers, schedulers, step)
+
+
+# ======================================================================================================================
+# Training
+
+
+def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv: list[str] | None = None) -> dict:
+    """Train GFP-GAN as configured. Returns a summary (final iteration, last validation results, run folder)."""
+    # ---------------------------------------------------------------- Setup distributed
+    rank, world_size, local_rank = dist.init_dist(launcher, opts.dist_params.backend, opts.dist_params.port)
+    device = resolve_device(opts.num_gpu, local_rank)
+    t = opts.train
+    seed_everything(opts.manual_seed + rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = t.cudnn_benchmark
+
+    # ---------------------------------------------------------------- Run folder, log, resume state
+    run = start_run(opts, auto_resume, argv, device)
+    exp, tb = run.exp, run.tb
+
+    # ---------------------------------------------------------------- Load data
+    train_loader, sampler, iters_per_epoch = build_train_loader(opts, rank, world_size, device)
+    val_loaders = build_val_loaders(opts) if opts.val is not None else {}
+    batch_size = opts.datasets.train.loader.batch_size_per_gpu
+
+    # ---------------------------------------------------------------- Build networks, losses, optimizers
+    training = build_training(opts, device)
+    nets, step, optimizers, schedulers = training.nets, training.step, training.optimizers, training.schedulers
+    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
 
     # ---------------------------------------------------------------- Resume
     it, epoch, batch_in_epoch, best, nonfinite = 0, 0, 0, {}, 0
-    if state is not None:
-        for key, net in nets.trained().items():
-            net.load_state_dict(state["nets"][key])
-        net_g_ema.load_state_dict(state["nets"]["net_g_ema"])
-        for key, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][key])
-        for key, sched in schedulers.items():
-            sched.load_state_dict(state["schedulers"][key])
-        scaler.load_state_dict(state["scaler"])
-        it, epoch, batch_in_epoch = state["iter"], state["epoch"], state["batch_in_epoch"]
-        best, nonfinite = state["best"], state["nonfinite"]
-        if state["world_size"] == world_size:
-            _set_rng_state(state["rng"][rank])
-        else:
-            logger.warning(
-                "resuming with %d processes instead of %d: RNG streams are reseeded", world_size, state["world_size"]
-            )
-            _seed_everything(opts.manual_seed + rank + it)
-        logger.info("Resumed from %s at iteration %d (epoch %d, batch %d)", resume_path, it, epoch, batch_in_epoch)
+    if run.state is not None:
+        training.load_state_dict(run.state)
+        it, epoch, batch_in_epoch = run.state["iter"], run.state["epoch"], run.state["batch_in_epoch"]
+        best, nonfinite = run.state["best"], run.state["nonfinite"]
+        restore_rng(run.state, opts.manual_seed, it)
+        logger.info("Resumed from %s at iteration %d (epoch %d, batch %d)", run.resume_path, it, epoch, batch_in_epoch)
 
     def save(it: int) -> None:
-        dist.check_same_across_ranks({**nets.trained(), "net_g_ema": net_g_ema})
-        if dist.is_dist():
-            logger.info("Iteration %d: parameters identical across %d processes", it, world_size)
-        rng = [_rng_state()]
-        if dist.is_dist():
-            rng = [None] * world_size
-            torch.distributed.all_gather_object(rng, _rng_state())
-        if not dist.is_main():
-            return
-        models = exp / "models"
-        atomic_save({"params": net_g.state_dict(), "params_ema": net_g_ema.state_dict()}, models / f"net_g_{it}.pth")
-        for key, net in nets.trained().items():
-            if key != "net_g":
-                atomic_save({"params": net.state_dict()}, models / f"{key}_{it}.pth")
-        atomic_save(
-            {
-                "iter": it,
-                "epoch": epoch,
-                "batch_in_epoch": batch_in_epoch,
-                "world_size": world_size,
-                "nets": {**{k: n.state_dict() for k, n in nets.trained().items()}, "net_g_ema": net_g_ema.state_dict()},
-                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                "schedulers": {k: s_.state_dict() for k, s_ in schedulers.items()},
-                "scaler": scaler.state_dict(),
-                "rng": rng,
-                "best": best,
-                "nonfinite": nonfinite,
-                "options": opts.to_dict(),
-            },
-            exp / "training_states" / f"{it}.state",
-        )
-        prune_checkpoints(exp, opts.logger.keep_checkpoints)
-        logger.info("Saved models and training state at iteration %d", it)
+        models = {"net_g": {"params": nets.g.state_dict(), "params_ema": nets.g_ema.state_dict()}}
+        models.update({k: {"params": n.state_dict()} for k, n in nets.trained().items() if k != "net_g"})
+        state = {
+            **training.state_dict(),
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "best": best,
+            "nonfinite": nonfinite,
+            "options": opts.to_dict(),
+        }
+        checked = {**nets.trained(), "net_g_ema": nets.g_ema}
+        save_training_state(exp, it, models, state, checked, opts.logger.keep_checkpoints)
 
     # ---------------------------------------------------------------- Train
     logger.info("Start training from iteration %d to %d", it, t.total_iter)
-    first_validation = True
-    last_val: dict = {}
-    window: dict[str, torch.Tensor] = {}
-    window_iters, iter_time, data_time, start = 0, 0.0, 0.0, time.time()
-    start_it = it
+    first_validation, last_val = True, {}
+    window = LogWindow(opts.name, t.total_iter, start_iter=it)
     while it < t.total_iter:
         sampler.set_epoch(epoch, start=batch_in_epoch * batch_size)
         tic = time.time()
         for batch in train_loader:
             it += 1
             batch_in_epoch += 1
-            data_time += time.time() - tic
+            window.data_time += time.time() - tic
             update_learning_rate(list(optimizers.values()), list(schedulers.values()), it, t.warmup_iter)
             if t.remove_pyramid_loss is not None and it > t.remove_pyramid_loss and not step.pyramid_removed:
                 # The reference keeps a 1e-12 pyramid weight so DDP finds every parameter used; we stop computing the
                 # pyramid and freeze the toRGB layers instead (they do not affect the final image).
                 step.pyramid_removed = True
                 if t.pyramid_loss_weight > 0:
-                    net_g.toRGB.requires_grad_(False)
+                    nets.g.toRGB.requires_grad_(False)
                     logger.info("Iteration %d: pyramid loss removed (toRGB layers frozen)", it)
 
             lq = batch["lq"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
             gt = batch["gt"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
-            boxes = {}
-            if components:
-                boxes = {f"loc_{p}": batch[f"loc_{p}"].to(device) for p in COMPONENTS}
+            boxes = {f"loc_{p}": batch[f"loc_{p}"].to(device) for p in COMPONENTS} if nets.components else {}
 
             output, crops, g_log, g_ok = generator_step(nets, step, lq, gt, boxes, it)
-            update_ema(net_g_ema, net_g, t.ema_decay)
+            update_ema(nets.g_ema, nets.g, t.ema_decay)
             d_log, d_ok = discriminator_step(nets, step, output, gt, crops, it)
 
             # ---------------- guard against non-finite losses
@@ -712,12 +565,8 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
                 nonfinite = 0
             else:
                 nonfinite += 1
-                logger.warning(
-                    "Iteration %d: non-finite loss (%s); step skipped (%d in a row)",
-                    it,
-                    ", ".join(k for k, v in {**g_log, **d_log}.items() if not torch.isfinite(v).all()),
-                    nonfinite,
-                )
+                bad = ", ".join(k for k, v in {**g_log, **d_log}.items() if not torch.isfinite(v).all())
+                logger.warning("Iteration %d: non-finite loss (%s); step skipped (%d in a row)", it, bad, nonfinite)
                 if nonfinite >= t.max_nonfinite_steps:
                     raise RuntimeError(
                         f"{nonfinite} non-finite losses in a row at iteration {it}: training stopped. The last saved "
@@ -725,33 +574,9 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
                     )
 
             # ---------------- log
-            for k, v in {**g_log, **d_log}.items():
-                v = v.detach().float()
-                if torch.isfinite(v).all():
-                    window[k] = window.get(k, 0) + v
-            window_iters += 1
-            iter_time = time.time() - start
+            window.add({**g_log, **d_log})
             if it % opts.logger.print_freq == 0 or it == t.total_iter:
-                means = dist.reduce_mean({k: v / window_iters for k, v in window.items()})
-                done = it - start_it
-                eta = datetime.timedelta(seconds=int(iter_time / max(done, 1) * (t.total_iter - it)))
-                lrs = ",".join(f"{g['lr']:.3e}" for g in optimizers["net_g"].param_groups)
-                logger.info(
-                    "[%s..][epoch:%3d, iter:%8d, lr:(%s)] [eta: %s, time (data): %.3f (%.3f)] %s",
-                    opts.name[:5],
-                    epoch,
-                    it,
-                    lrs,
-                    eta,
-                    iter_time / max(done, 1),
-                    data_time / max(done, 1),
-                    " ".join(f"{k}: {v:.4e}" for k, v in means.items()),
-                )
-                if tb is not None:
-                    for k, v in means.items():
-                        tb.add_scalar(k, v, it)
-                    tb.add_scalar("lr/net_g", optimizers["net_g"].param_groups[0]["lr"], it)
-                window, window_iters = {}, 0
+                window.emit(it, epoch, [g["lr"] for g in optimizers["net_g"].param_groups], tb)
 
             # ---------------- save
             epoch_done = batch_in_epoch >= iters_per_epoch
@@ -763,7 +588,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
             # ---------------- validate
             if val_loaders and (it % opts.val.val_freq == 0 or it == t.total_iter):
                 if dist.is_main():
-                    last_val = validate(net_g_ema, val_loaders, opts, it, device, exp, tb, first_validation, best)
+                    last_val = validate(nets.g_ema, val_loaders, opts, it, device, exp, tb, first_validation, best)
                     first_validation = False
                 dist.barrier()
             tic = time.time()
@@ -773,17 +598,13 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
     # ---------------------------------------------------------------- Done
     if dist.is_main():
         atomic_save(
-            {"params": net_g.state_dict(), "params_ema": net_g_ema.state_dict()}, exp / "models" / "net_g_latest.pth"
+            {"params": nets.g.state_dict(), "params_ema": nets.g_ema.state_dict()}, exp / "models" / "net_g_latest.pth"
         )
         for name, line in last_val.items():
-            summary = ", ".join(f"{k} {v:.4f}" for k, v in line["restored"].items())
-            first = _first_input_scores(exp / "metrics.jsonl", name)
-            if first:
-                summary += " | degraded input: " + ", ".join(f"{k} {v:.4f}" for k, v in first.items())
-                if "psnr" in first and "psnr" in line["restored"]:
-                    summary += f" | PSNR gain {line['restored']['psnr'] - first['psnr']:+.2f} dB"
-            logger.info("Final validation on %s: %s", name, summary)
-    logger.info("End of training at iteration %d (%s).", it, datetime.timedelta(seconds=int(time.time() - start)))
+            logger.info("Final validation on %s: %s", name, _final_summary(exp / "metrics.jsonl", name, line))
+    logger.info(
+        "End of training at iteration %d (%s).", it, datetime.timedelta(seconds=int(time.time() - window.start_time))
+    )
     if tb is not None:
         tb.close()
     if dist.is_dist():
@@ -792,23 +613,15 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
     return {"iter": it, "exp": exp, "validation": last_val}
 
 
-def _optim_spec(
-    spec: Options, default_betas: tuple[float, float], lazy_reg_every: int = 0, scale_lr: bool = False
-) -> dict:
-    """The optimizer block with the official betas when none are given.
-
-    With lazy R1 every k iterations, StyleGAN2 scales betas by c = k/(k+1) and the lr by c. The reference scales the
-    betas but, through a param-group override, not the lr (spec 4.1): d_lr_scaling "official" reproduces that.
-    """
-    spec = dict(spec)
-    betas = tuple(float(b) for b in spec.get("betas", default_betas))
-    if lazy_reg_every > 0:
-        c = lazy_reg_every / (lazy_reg_every + 1)
-        betas = tuple(b**c for b in betas)
-        if scale_lr:
-            spec["lr"] = float(spec["lr"]) * c
-    spec["betas"] = betas
-    return spec
+def _final_summary(metrics_file: Path, name: str, line: dict) -> str:
+    """The last validation's scores beside the degraded input's (first validation of the run) and the PSNR gain."""
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in line["restored"].items())
+    first = _first_input_scores(metrics_file, name)
+    if first:
+        summary += " | degraded input: " + ", ".join(f"{k} {v:.4f}" for k, v in first.items())
+        if "psnr" in first and "psnr" in line["restored"]:
+            summary += f" | PSNR gain {line['restored']['psnr'] - first['psnr']:+.2f} dB"
+    return summary
 
 
 def _first_input_scores(metrics_file: Path, name: str) -> dict | None:

@@ -6,6 +6,7 @@ of whole-image inference) register nothing.
 
 from gfpgan.archs import (  # noqa: F401  (registration)
     arcface,
+    contract,
     convert,
     discriminators,
     gfpgan,

@@ -244,6 +244,11 @@ class _GFPGANBase(ChannelsLastSafe):
         self.sft_half = self.modulation == "cs-sft"
         self.linear_out_channels = (self.log_size * 2 - 2) * num_style_feat if different_w else num_style_feat
 
+    @property
+    def out_size(self) -> int:
+        """Side of the aligned faces this generator restores, in pixels (gfpgan/archs/contract.py)."""
+        return 2**self.log_size
+
     def _finish(self, decoder_load_path: str | None, fix_decoder: bool) -> None:
         if decoder_load_path:
             from gfpgan.utils.state_dict import load_weights

@@ -1,6 +1,7 @@
 """FFHQDegradationDataset: high-quality aligned faces, degraded on the fly into (lq, gt) training pairs.
 
-Same option names, defaults and meaning as the official GFPGAN dataset (spec 3.1), with the official bugs fixed:
+Same option names, defaults and meaning as the official GFPGAN dataset (TencentARC/GFPGAN 1.3.8,
+``gfpgan/data/ffhq_degradation_dataset.py``: ``FFHQDegradationDataset``), with the official bugs fixed:
 component boxes are looked up by file stem (never by position), a flip mirrors the boxes of that sample only, the JPEG
 quality is an integer, and all randomness comes from ``np.random.default_rng([seed, epoch, index])`` instead of the
 global generators, so a sample is reproducible whatever the number of workers.
@@ -8,7 +9,6 @@ global generators, so a sample is reproducible whatever the number of workers.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +24,7 @@ from gfpgan.data.degradations import DegradationSettings, degrade
 from gfpgan.data.image_io import BadImageError, ImageStore, open_store
 from gfpgan.data.sampler import sample_rng_seed
 from gfpgan.registry import DATASETS
+from gfpgan.utils.files import atomic_write
 
 __all__ = ["FFHQDegradationDataset", "SampleKey", "parse_key", "to_tensor"]
 
@@ -83,11 +84,8 @@ def prepare_synthetic(
     ensure_synthetic_faces(root, int(synthetic_faces["num"]), int(synthetic_faces["size"]),
                            int(synthetic_faces.get("seed", 0)))  # fmt: skip
     if component_path and not Path(component_path).exists():
-        src = Path(root) / "components.json"
         Path(component_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{component_path}.tmp{os.getpid()}"
-        Path(tmp).write_bytes(src.read_bytes())
-        os.replace(tmp, component_path)
+        atomic_write(component_path, (Path(root) / "components.json").read_bytes())
 
 
 @DATASETS.register()
@@ -97,7 +95,7 @@ class FFHQDegradationDataset(Dataset):
     ``lq`` and ``gt``: (3, out_size, out_size) float32 tensors, RGB, normalised ``(x - mean) / std`` ([-1, 1] for the
     official mean = std = 0.5). ``loc_*``: (4,) float32 ``(x1, y1, x2, y2)`` in gt pixels.
 
-    Args (official names and defaults; see spec 3.1):
+    Args (the official dataset's names and defaults; module docstring):
         dataroot_gt: folder of aligned faces, an LMDB folder, or the root of a file list.
         io_backend: ``{type: disk | lmdb | filelist[, meta_info_file: list.txt]}``.
         mean, std: normalisation of both lq and gt.

@@ -1,7 +1,7 @@
 """Losses of GFPGAN: registered classes (``LOSSES``) and small pure functions used by the training step."""
 
 from gfpgan.losses import component, gan, identity, perceptual, pixel, pyramid
-from gfpgan.losses.component import component_boxes, component_style_loss, roi_crops
+from gfpgan.losses.component import component_feature_loss, component_style_loss, roi_align_boxes, roi_crops
 from gfpgan.losses.gan import GANLoss, gan_d_loss, gan_g_loss, r1_penalty
 from gfpgan.losses.identity import gray_resize_for_identity, identity_loss
 from gfpgan.losses.perceptual import PerceptualLoss, gram_matrix
@@ -16,7 +16,7 @@ __all__ = [
     "PerceptualLoss",
     "WeightedTVLoss",
     "component",
-    "component_boxes",
+    "component_feature_loss",
     "component_style_loss",
     "gan",
     "gan_d_loss",
@@ -31,5 +31,6 @@ __all__ = [
     "pyramid",
     "pyramid_l1",
     "r1_penalty",
+    "roi_align_boxes",
     "roi_crops",
 ]

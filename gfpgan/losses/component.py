@@ -12,6 +12,7 @@ At 512 px both give exactly the reference's crops.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,17 @@ from torchvision.ops import roi_align
 
 from gfpgan.losses.perceptual import gram_matrix
 
-__all__ = ["component_boxes", "component_crop_size", "component_style_loss", "roi_crops"]
+__all__ = [
+    "COMPONENT_FEATURE_WEIGHTS",
+    "component_crop_size",
+    "component_feature_loss",
+    "component_style_loss",
+    "roi_align_boxes",
+    "roi_crops",
+]
+
+# Weights of the two feature maps of FacialComponentDiscriminator(..., return_feats=True), as the reference uses them.
+COMPONENT_FEATURE_WEIGHTS = (0.5, 1.0)
 
 
 def component_crop_size(size: int, face_size: int) -> int:
@@ -27,8 +38,10 @@ def component_crop_size(size: int, face_size: int) -> int:
     return max(1, round(size * face_size / 512))
 
 
-def component_boxes(locs: torch.Tensor | Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> torch.Tensor:
-    """ROI boxes ``[batch_index, x1, y1, x2, y2]`` for roi_align.
+def roi_align_boxes(locs: torch.Tensor | Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> torch.Tensor:
+    """ROI boxes ``[batch_index, x1, y1, x2, y2]`` for roi_align, from a batch's ``x1, y1, x2, y2`` boxes.
+
+    The per-sample boxes themselves come from the dataset (``gfpgan.data.components.component_boxes``).
 
     Args:
         locs: one (N,4) tensor of ``x1, y1, x2, y2`` boxes (pixels of the face image), or several of them (a sequence
@@ -69,8 +82,8 @@ def roi_crops(
     """
     eye_size = component_crop_size(eye_out_size, face_size)
     mouth_size = component_crop_size(mouth_out_size, face_size)
-    eye_boxes = component_boxes([loc_left_eye, loc_right_eye]).to(device=img.device, dtype=img.dtype)
-    mouth_boxes = component_boxes(loc_mouth).to(device=img.device, dtype=img.dtype)
+    eye_boxes = roi_align_boxes([loc_left_eye, loc_right_eye]).to(device=img.device, dtype=img.dtype)
+    mouth_boxes = roi_align_boxes(loc_mouth).to(device=img.device, dtype=img.dtype)
     eyes = roi_align(img, eye_boxes, output_size=eye_size)
     mouths = roi_align(img, mouth_boxes, output_size=mouth_size)
     return eyes[0::2], eyes[1::2], mouths
@@ -79,7 +92,7 @@ def roi_crops(
 def component_style_loss(
     fake_feats: Sequence[torch.Tensor],
     real_feats: Sequence[torch.Tensor],
-    weights: Sequence[float] = (0.5, 1.0),
+    weights: Sequence[float] = COMPONENT_FEATURE_WEIGHTS,
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.l1_loss,
 ) -> torch.Tensor:
     """Style loss between component-discriminator features of fake and real crops.
@@ -102,3 +115,23 @@ def component_style_loss(
     for fake, real, weight in zip(fake_feats, real_feats, weights):
         loss = loss + weight * criterion(gram_matrix(fake), gram_matrix(real.detach()))
     return loss
+
+
+def component_feature_loss(
+    fake_feats: Sequence[torch.Tensor],
+    real_feats: Sequence[torch.Tensor],
+    kind: Literal["style", "matching"] = "style",
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.l1_loss,
+    weights: Sequence[float] = COMPONENT_FEATURE_WEIGHTS,
+) -> torch.Tensor:
+    """The loss on one component discriminator's features: ``style`` (Gram matrices, the paper) or ``matching``.
+
+    ``matching`` is the Fig. 7 ablation: the same layers and weights without the Gram matrices,
+    ``Σ_i weights[i] · criterion(fake_feats[i], real_feats[i].detach())``. Unweighted: GFPGAN sums it over the three
+    components and multiplies by ``comp_style_weight``.
+    """
+    if kind == "style":
+        return component_style_loss(fake_feats, real_feats, weights, criterion)
+    if kind != "matching":
+        raise ValueError(f"component_feature_loss: kind must be 'style' or 'matching', got {kind!r}.")
+    return sum(w * criterion(f, r.detach()) for w, f, r in zip(weights, fake_feats, real_feats))

@@ -39,15 +39,32 @@ def run(path: str | Path, *overrides: str, auto_resume: bool = False) -> dict:
     return train(opts, auto_resume=auto_resume)
 
 
+def _moved(exp: Path, first: int, second: int) -> dict[str, bool]:
+    """Per network file (net_g, net_d, net_d_left_eye, ...): did any parameter change between the two iterations?"""
+    a, b = _params(exp, first), _params(exp, second)
+    nets = {k.split("/")[0].rsplit("_", 1)[0] for k in a}
+    out = {}
+    for net in nets:
+        keys = [k for k in a if k.startswith(f"{net}_{first}/params/")]
+        out[net] = any(not torch.equal(a[k], b[k.replace(f"{net}_{first}/", f"{net}_{second}/")]) for k in keys)
+    return out
+
+
 @pytest.mark.parametrize("path", SMOKE_FILES)
 def test_smoke_twin_trains_two_iterations(workdir, path):
-    result = run(path, "train.total_iter=2")
+    result = run(path, "train.total_iter=2", "logger.save_checkpoint_freq=1", "logger.keep_checkpoints=~")
     assert result["iter"] == 2
     exp = result["exp"]
     checkpoint = torch.load(exp / "models" / "net_g_2.pth", weights_only=True)
     assert set(checkpoint) == {"params", "params_ema"}
     assert all(torch.isfinite(v).all() for v in checkpoint["params"].values() if v.is_floating_point())
     assert (exp / "training_states" / "2.state").is_file() and (exp / "options.yml").is_file()
+    # Every trained network (G, D, each component D) takes a step at iteration 2.
+    moved = _moved(exp, 1, 2)
+    opts = read_yaml(REPO / path)
+    expected = {"net_g"} | {f"net_{k.removeprefix('network_')}" for k in opts if k.startswith("network_d") and opts[k]}
+    assert set(moved) == expected, moved
+    assert all(moved.values()), f"networks that did not move: {[k for k, v in moved.items() if not v]}"
 
 
 def _params(exp: Path, it: int) -> dict[str, torch.Tensor]:
@@ -66,6 +83,8 @@ def test_resume_reproduces_an_uninterrupted_run(workdir):
     split = run("options/smoke/train_gfpgan.yml", "name=resume_split", "train.total_iter=4", *common, auto_resume=True)
     a, b = _params(full["exp"], 4), _params(split["exp"], 4)
     assert a.keys() == b.keys() and len(a) > 100
+    moved = _moved(split["exp"], 2, 4)  # a trainer that never steps would resume "exactly" too
+    assert len(moved) == 5 and all(moved.values()), moved
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, different[:5]
     state = load_training_state(split["exp"] / "training_states" / "4.state")

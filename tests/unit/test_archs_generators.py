@@ -158,3 +158,23 @@ def test_stylegan2_generator_api(cls):
     assert g.get_latent(z).shape == (3, 16)
     with pytest.raises(ValueError, match="truncation_latent"):
         g([z], truncation=0.5)
+
+
+def test_generator_contract_is_checked_when_built():
+    """A network_g without the loop's contract fails with one line naming the option and what is missing."""
+    from torch import nn
+
+    from gfpgan.archs.contract import check_generator
+
+    class NotAGenerator(nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(OptionError, match=r"network_g: NotAGenerator is not a restoration generator: forward\(\) has "
+                       r"no 'return_rgb' parameter.*no integer 'out_size'"):  # fmt: skip
+        check_generator(NotAGenerator())
+    net = ARCHS.build({"type": "GFPGANv1Clean", "out_size": 32, "num_style_feat": 32, "narrow": 0.125}, "network_g")
+    assert check_generator(net, pyramid=True) is net and net.out_size == 32
+    del net.toRGB
+    with pytest.raises(OptionError, match="no 'toRGB' module, which the pyramid loss needs"):
+        check_generator(net, pyramid=True)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gfpgan.losses.component import component_boxes, component_crop_size, component_style_loss, roi_crops
+from gfpgan.losses.component import component_crop_size, component_style_loss, roi_align_boxes, roi_crops
 from gfpgan.losses.identity import gray_resize_for_identity, identity_loss
 from gfpgan.losses.pyramid import gt_pyramid, pyramid_l1
 
@@ -32,15 +32,15 @@ def test_crop_sizes_scale_with_face_size():
     assert component_crop_size(80, 1) == 1  # at least one pixel
 
 
-def test_component_boxes_layout():
+def test_roi_align_boxes_layout():
     left = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
     right = left + 10
-    boxes = component_boxes({"left": left, "right": right})
+    boxes = roi_align_boxes({"left": left, "right": right})
     expected = torch.tensor(
         [[0, 1, 2, 3, 4], [0, 11, 12, 13, 14], [1, 5, 6, 7, 8], [1, 15, 16, 17, 18]], dtype=torch.float32
     )
     torch.testing.assert_close(boxes, expected)
-    torch.testing.assert_close(component_boxes(left), torch.cat([torch.tensor([[0.0], [1.0]]), left], dim=1))
+    torch.testing.assert_close(roi_align_boxes(left), torch.cat([torch.tensor([[0.0], [1.0]]), left], dim=1))
 
 
 def test_roi_crops_by_hand():

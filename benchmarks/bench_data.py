@@ -8,7 +8,7 @@ BasicSR 1.4.2, in a subprocess with --reference-python; skipped if that is missi
 of where the speed comes from, both sides are also timed with the other heap setting: ours without the tuning, and
 the reference with the same glibc settings given through the environment.
 
-    python scripts/bench_data.py [--num-images 16] [--samples 48] [--reference-python /tmp/refvenv/bin/python]
+    python benchmarks/bench_data.py [--num-images 16] [--samples 48] [--reference-python /tmp/refvenv/bin/python]
 
 Prints one JSON object: samples/s of each side and setting, and the speed-ups.
 """

@@ -5,8 +5,8 @@ The reference runs in a separate interpreter that has BasicSR installed (``--ref
 ``--repeat`` calls after one warm-up call, on the same RGB image (saved once as a .npy file; BasicSR gets it as BGR,
 its channel order).
 
-    python scripts/bench_niqe.py                      # skimage.data.coffee() resized to 512x512
-    python scripts/bench_niqe.py --image face.png --repeat 20
+    python benchmarks/bench_niqe.py                      # skimage.data.coffee() resized to 512x512
+    python benchmarks/bench_niqe.py --image face.png --repeat 20
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """GFP-GAN benchmarks: training iteration, generator inference, data loading and metrics; ours vs the reference.
 
-    python scripts/benchmark.py train   --out-size 128 --batch 1 --variants float32 float32+cl bfloat16+cl
-    python scripts/benchmark.py infer   --out-size 512 --batch 1 16 --faces 1 4
-    python scripts/benchmark.py data    --samples 32
-    python scripts/benchmark.py metrics --out-size 512 --images 4
-    python scripts/benchmark.py train --sizes 64 128 --batches 1 2   # the scaling table
+    python benchmarks/benchmark.py train   --out-size 128 --batch 1 --variants float32 float32+cl bfloat16+cl
+    python benchmarks/benchmark.py infer   --out-size 512 --batch 1 16 --faces 1 4
+    python benchmarks/benchmark.py data    --samples 32
+    python benchmarks/benchmark.py metrics --out-size 512 --images 4
+    python benchmarks/benchmark.py train --sizes 64 128 --batches 1 2   # the scaling table
 
 Every configuration runs in fresh worker processes (peak memory = the worker's max RSS, or CUDA max allocated);
 ours and the reference (``--reference-python``, default /tmp/refvenv/bin/python; skipped when missing or with
@@ -29,7 +29,7 @@ import tempfile  # noqa: E402
 
 import torch  # noqa: E402
 
-from gfpgan import bench  # noqa: E402
+from benchmarks import harness as bench  # noqa: E402
 
 METRICS = ("psnr", "ssim", "niqe", "lpips", "fid", "deg")
 

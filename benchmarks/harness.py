@@ -149,6 +149,7 @@ def train_overrides(cfg: dict) -> list[str]:
         f"network_d.out_size={size}",
         f"network_d.channel_multiplier={cm}",
         f"network_d.narrow={narrow}",
+        f"datasets.train.out_size={size}",  # not read by the harness; the options require it to match
         "path.pretrain_network_identity=null",
         "train.perceptual_opt.vgg_weights=null",
         f"train.amp.enabled={str(cfg['dtype'] != 'float32').lower()}",

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from gfpgan.archs.stylegan2 import modulated_conv2d
+from gfpgan.utils.errors import run_main
 
 __all__ = ["NoiseFreeGenerator", "export_onnx", "main", "verify_onnx"]
 
@@ -139,6 +140,11 @@ def verify_onnx(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command; every error is one line and an exit code (gfpgan/utils/errors.py; GFPGAN_DEBUG=1: traceback)."""
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     """``scripts/export_onnx.py``: export a checkpoint's generator to ONNX and verify it."""
     from gfpgan.inference import load_generator
     from gfpgan.utils.weights import WeightsNotFoundError

@@ -283,6 +283,9 @@ SCHEMA: dict[str, Any] = {
     "model_type": Field(Literal["GFPGANModel"], "GFPGANModel", "the one training procedure (gfpgan/train.py)"),
     "num_gpu": Field(int | Literal["auto"], "auto", "0 = CPU; auto = every visible CUDA device (1 per process)"),
     "manual_seed": Field(int, 0, "seed of Python/numpy/torch RNGs and of the data degradations"),
+    "num_threads": Field(
+        int | None, None, "torch intra-op threads per process (~ = torch's default, all cores); 1 on a shared machine"
+    ),
     "find_unused_parameters": Field(bool, False, "DDP option; not needed by this trainer", compat_only=True),
     "datasets": MapOf(
         Spec(DATASETS),
@@ -370,7 +373,9 @@ SCHEMA: dict[str, Any] = {
             "save_img": Field(bool, False, "save restored validation / test images"),
             "suffix": Field(str | None, None, "suffix of saved image names"),
             "pbar": Field(bool, False, "progress bar during validation"),
-            "num_log_images": Field(int, 4, "images in the tensorboard LQ/restored/GT grid"),
+            "num_log_images": Field(
+                int, 4, "faces in the validation picture (degraded | restored | GT), visualization/ and tensorboard"
+            ),
             "metrics": MapOf(Spec(METRICS), "metric name -> metric block"),
         },
         "validation during training; in test files the metrics and save_img of test.py",
@@ -396,6 +401,9 @@ SCHEMA: dict[str, Any] = {
         {
             "backend": Field(str | None, None, "~ = nccl on CUDA, gloo on CPU"),
             "port": Field(int, 29500, "master port for the slurm launcher"),
+            "timeout_minutes": Field(
+                float, 30.0, "a collective that waits longer (a rank died or hung) fails with an error instead"
+            ),
         },
         "distributed settings",
     ),
@@ -441,8 +449,44 @@ def _wrap(value: Any) -> Any:
 # Loading
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping (at any depth) that names the same key twice; ``read_yaml`` turns it into an OptionError."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} at line {line} (first at line {first_line})")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 does; ``!!float`` keeps working."""
+
+
+class _FileLoader(_Loader):
+    """``_Loader`` for option files: a key written twice in one mapping is an error (plain YAML keeps the last one
+    silently). Keys brought in by a merge (``<<: *anchor``) may be overridden, as YAML intends."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._checked: set[int] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # SafeConstructor flattens every mapping (merging ``<<`` keys into node.value) before constructing it, and a
+        # node's first flattening sees the keys exactly as written, so that is where duplicates are looked for.
+        if id(node) not in self._checked:
+            self._checked.add(id(node))
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node)
+                try:
+                    seen = key in first
+                except TypeError:  # an unhashable key: the constructor reports it
+                    continue
+                if seen:
+                    raise _DuplicateKeyError(key, key_node.start_mark.line + 1, first[key])
+                first[key] = key_node.start_mark.line + 1
+        super().flatten_mapping(node)
 
 
 _Loader.add_implicit_resolver(
@@ -460,12 +504,18 @@ _Loader.add_implicit_resolver(
 
 
 def read_yaml(path: str | os.PathLike) -> dict:
+    """Parse an option file into a plain dict; a missing file, invalid YAML, a key written twice in one mapping (at
+    any depth) or a non-mapping top level raise OptionError naming the file (and the lines)."""
     path = Path(path)
     if not path.is_file():
         raise OptionError(f"option file {path} does not exist.")
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+            data = yaml.load(f, Loader=_FileLoader)  # noqa: S506  (a SafeLoader subclass)
+    except _DuplicateKeyError as e:
+        raise OptionError(
+            f"{path}: duplicate key {e.key!r} at line {e.line} (first at line {e.first_line}): remove one of them."
+        ) from e
     except yaml.YAMLError as e:
         raise OptionError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -523,11 +573,17 @@ class Report:
     missing_paths: list[str] = field(default_factory=list)  # "option.path: file" that do not exist
     unregistered: list[str] = field(default_factory=list)  # "option.path: Name" not registered (yet)
     notes: list[str] = field(default_factory=list)
+    # missing_paths entry -> "download <url> into <folder>/" for known weight files (gfpgan.utils.weights)
+    download_hints: dict[str, str] = field(default_factory=dict)
+    data_problems: list[str] = field(default_factory=list)  # the data pre-flight's lines (train.py fills them)
 
     @property
     def problems(self) -> list[str]:
-        """What stops a real run (a dry run only warns): unregistered names, then missing files."""
-        return [f"not registered: {u}" for u in self.unregistered] + [f"missing: {p}" for p in self.missing_paths]
+        """What stops a real run (a dry run only warns): unregistered names, then missing files (with where to download
+        a known weight file from and the folder to put it in)."""
+        missing = [f"{p} ({self.download_hints[p]})" if p in self.download_hints else p for p in self.missing_paths]
+        registered = [f"not registered: {u}" for u in self.unregistered]
+        return registered + [f"missing: {p}" for p in missing] + [f"data: {p}" for p in self.data_problems]
 
 
 def _resolve(value: Any, schema: Any, where: str, report: Report) -> Any:
@@ -625,6 +681,7 @@ def _resolve_spec(value: Any, spec: Spec, where: str, report: Report) -> dict:
                     checked[key] = copy.deepcopy(p.default)
     out = {"type": name, **checked}
     if is_dataset:
+        _check_loader(loader, where)
         out["loader"] = loader
     return out
 
@@ -659,9 +716,14 @@ def _optimizer_numbers(kwargs: dict, where: str) -> dict:
 
 # Option paths that name files or folders that must exist for a real run.
 def _collect_paths(opts: dict, report: Report) -> None:
+    from gfpgan.utils.weights import find_known, missing_hint
+
     def need(where: str, value: Any) -> None:
         if value and not Path(os.path.expanduser(str(value))).exists():
             report.missing_paths.append(f"{where}: {value}")
+            known = find_known(str(value))
+            if known is not None:  # an official weight file: say where to get it and where it goes
+                report.download_hints[f"{where}: {value}"] = missing_hint(known, Path(str(value)).parent)
 
     for phase, ds in opts["datasets"].items():
         synthetic = ds.get("synthetic_faces")
@@ -777,6 +839,41 @@ def _cross_checks(opts: dict, report: Report) -> None:
         raise OptionError(f"train.total_iter: must be positive, got {train['total_iter']}.")
     if not 0.0 <= train["ema_decay"] < 1.0 or math.isnan(train["ema_decay"]):
         raise OptionError(f"train.ema_decay: must be in [0, 1), got {train['ema_decay']}.")
+    for key in ("optim_g", "optim_d", "optim_component"):
+        block = train[key]
+        if block is not None and not block.get("lr", 0) >= 0:  # also rejects NaN
+            raise OptionError(f"train.{key}.lr: must be >= 0, got {block['lr']}.")
+    minimums = {"max_nonfinite_steps": 1, "net_d_iters": 1, "net_d_reg_every": 0, "net_d_init_iters": 0}
+    for key, minimum in minimums.items():
+        if train[key] < minimum:
+            raise OptionError(f"train.{key}: must be >= {minimum}, got {train[key]}.")
+    keep = opts["logger"]["keep_checkpoints"]
+    if keep is not None and keep < 1:
+        raise OptionError(f"logger.keep_checkpoints: must be >= 1 (or ~ to keep every state), got {keep}.")
+    if opts["dist_params"]["timeout_minutes"] <= 0:
+        raise OptionError(f"dist_params.timeout_minutes: must be > 0, got {opts['dist_params']['timeout_minutes']}.")
+    _check_sizes(opts)
+
+
+def _check_sizes(opts: dict) -> None:
+    """The face size of the training data, the generator and the discriminator agree."""
+    size = opts["datasets"]["train"].get("out_size")
+    for key in ("network_g", "network_d"):
+        net = opts[key]
+        if size is not None and net is not None and net.get("out_size") not in (None, size):
+            raise OptionError(
+                f"{key}.out_size: {net['out_size']} but datasets.train.out_size is {size}: the networks train on "
+                f"{size} px faces; make them equal."
+            )
+
+
+def _check_loader(loader: dict, where: str) -> None:
+    """DataLoader keys of one dataset block: what the real run would reject later, rejected now."""
+    for key, minimum in (("batch_size_per_gpu", 1), ("num_worker_per_gpu", 0), ("dataset_enlarge_ratio", 1)):
+        if loader[key] < minimum:
+            raise OptionError(f"{where}.{key}: must be >= {minimum}, got {loader[key]}.")
+    if loader["prefetch_factor"] is not None and loader["prefetch_factor"] < 1:
+        raise OptionError(f"{where}.prefetch_factor: must be >= 1 (or ~), got {loader['prefetch_factor']}.")
 
 
 def load_options(
@@ -788,7 +885,7 @@ def load_options(
     try:
         opts, report = validate(raw, source=str(path), phase=phase)
     except OptionError as e:
-        raise OptionError(f"{path}: {e}") from None
+        raise OptionError(str(e) if str(e).startswith(f"{path}:") else f"{path}: {e}") from None
     if debug:
         apply_debug(opts)
     return opts, report

@@ -27,13 +27,21 @@ from gfpgan.data.worker import worker_init
 from gfpgan.options import OptionError, Options, dump_options
 from gfpgan.registry import ARCHS, DATASETS
 from gfpgan.utils import dist
-from gfpgan.utils.checkpoint import atomic_save, find_resume_state, load_training_state, prune_checkpoints
+from gfpgan.utils.checkpoint import (
+    atomic_save,
+    find_resume_state,
+    load_training_state,
+    prune_checkpoints,
+    remove_stale_temporaries,
+    save_verified_state,
+)
 from gfpgan.utils.state_dict import load_weights
 
 logger = logging.getLogger("gfpgan")
 
 __all__ = [
     "LogWindow",
+    "ProgressBar",
     "Run",
     "build_dataset",
     "build_network",
@@ -220,6 +228,10 @@ def start_run(opts: Options, auto_resume: bool, argv: list[str] | None, device: 
     dist.barrier()
     stamp = f"{datetime.datetime.now():%Y%m%d_%H%M%S}"
     _setup_logging(exp / f"train_{opts.name}_{stamp}.log", dist.is_main())
+    if dist.is_main():  # what a killed writer left behind (a full training state each, at 512 px)
+        count, size = remove_stale_temporaries(exp / "models", exp / "training_states")
+        if count:
+            logger.info("Removed %d stale temporary files (%.1f MB) left by an interrupted save", count, size / 1e6)
     tb = None
     if dist.is_main():
         (exp / "options.yml").write_text(
@@ -252,11 +264,12 @@ def _setup_logging(log_file: Path | None, main: bool) -> None:
 def save_training_state(
     exp: Path, it: int, models: dict[str, dict], state: dict, checked: dict[str, nn.Module], keep: int | None
 ) -> None:
-    """Write ``models/<stem>_<it>.pth`` for each entry of ``models`` and ``training_states/<it>.state``, atomically.
+    """Write ``models/<stem>_<it>.pth`` for each entry of ``models`` and ``training_states/<it>.state``, atomically;
+    the state is verified (finite networks, sha256 sidecar; gfpgan/utils/checkpoint.py), written last.
 
-    ``state`` gets the RNG streams of every rank (gathered) and the world size. Before anything is written the
-    parameters of ``checked`` are verified identical on every rank. Only the main process writes; then the oldest
-    states beyond ``keep`` are pruned.
+    ``state`` (with ``state["nets"]``) gets the RNG streams of every rank (gathered) and the world size. Before
+    anything is written the parameters of ``checked`` are verified identical on every rank. Only the main process
+    writes; then the oldest states beyond ``keep`` are pruned (verified states only count).
     """
     dist.check_same_across_ranks(checked)
     world_size = dist.get_world_size()
@@ -270,7 +283,8 @@ def save_training_state(
         return
     for stem, payload in models.items():
         atomic_save(payload, exp / "models" / f"{stem}_{it}.pth")
-    atomic_save({**state, "iter": it, "world_size": world_size, "rng": rng}, exp / "training_states" / f"{it}.state")
+    state = {**state, "iter": it, "world_size": world_size, "rng": rng}
+    save_verified_state(state, exp / "training_states" / f"{it}.state")
     prune_checkpoints(exp, keep)
     logger.info("Saved models and training state at iteration %d", it)
 
@@ -301,19 +315,22 @@ class LogWindow:
     start_time: float = field(default_factory=time.time)
     data_time: float = 0.0
     values: dict[str, torch.Tensor] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
     iters: int = 0
 
     def add(self, log: dict[str, torch.Tensor]) -> None:
-        """Accumulate one iteration's values (non-finite values are left out of the means)."""
+        """Accumulate one iteration's values. A non-finite value is left out of its mean, but its key is kept: every
+        rank logs the same keys, so the reduction across ranks stays one collective of the same size everywhere."""
         for k, v in log.items():
-            v = v.detach().float()
-            if torch.isfinite(v).all():
-                self.values[k] = self.values.get(k, 0) + v
+            v = v.detach().float().reshape(())
+            finite = bool(torch.isfinite(v))
+            self.values[k] = self.values.get(k, 0) + (v if finite else torch.zeros_like(v))
+            self.counts[k] = self.counts.get(k, 0) + int(finite)
         self.iters += 1
 
     def emit(self, it: int, epoch: int, lrs: list[float], tb: Any = None) -> dict[str, float]:
         """Log one BasicSR-style line (means, lr, ETA, time per iteration and data time) and reset the window."""
-        means = dist.reduce_mean({k: v / max(self.iters, 1) for k, v in self.values.items()})
+        means = dist.reduce_mean(self.values, self.counts)
         done = max(it - self.start_iter, 1)
         per_iter = (time.time() - self.start_time) / done
         eta = datetime.timedelta(seconds=int(per_iter * (self.total_iter - it)))
@@ -326,5 +343,37 @@ class LogWindow:
             for k, v in means.items():
                 tb.add_scalar(k, v, it)
             tb.add_scalar("lr/net_g", lrs[0], it)
-        self.values, self.iters = {}, 0
+        self.values, self.counts, self.iters = {}, {}, 0
         return means
+
+
+class ProgressBar:
+    """A tqdm bar (iterations, it/s, ETA, the last losses) on the main process when stderr is a terminal; nothing
+    otherwise (the periodic log lines stand alone). Log records are routed through the bar while it is shown."""
+
+    def __init__(self, start: int, total: int, enabled: bool = True) -> None:
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr)
+            self._redirect = logging_redirect_tqdm(loggers=[logger])
+            self._redirect.__enter__()
+
+    def update(self, it: int, *logs: dict[str, torch.Tensor]) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(it - self.bar.n)
+        shown = {}
+        for log in logs:
+            for key in ("loss/g/total", "loss/d/gan"):
+                if key in log:
+                    shown[key.split("/", 1)[1]] = f"{float(log[key]):.3g}"
+        self.bar.set_postfix(shown, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self._redirect.__exit__(None, None, None)
+            self.bar.close()
+            self.bar = None

@@ -34,10 +34,9 @@ from gfpgan.metrics.report import SetResult, collect, format_table, protocol_lin
 from gfpgan.options import OptionError, Options, add_option_arguments, dump_options, load_options, print_dry_run
 from gfpgan.registry import METRICS
 from gfpgan.run import build_network, build_val_loaders, resolve_device
+from gfpgan.utils.errors import BAD_INPUT, run_main
 from gfpgan.utils.images import imwrite_rgb, tensor2img
 from gfpgan.utils.malloc import tune_malloc
-from gfpgan.utils.state_dict import CheckpointError
-from gfpgan.utils.weights import WeightsNotFoundError
 
 __all__ = [
     "SetResult",
@@ -52,7 +51,7 @@ __all__ = [
 ]
 
 # Errors that mean "the inputs are not there or do not fit", reported as one line instead of a traceback.
-USER_ERRORS = (OptionError, CheckpointError, WeightsNotFoundError, FileNotFoundError)
+USER_ERRORS = BAD_INPUT  # what an input error can raise (gfpgan/utils/errors.py)
 
 
 # ======================================================================================================================
@@ -63,42 +62,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Restore and score the test sets of a YAML option file.")
     parser.add_argument("-opt", "--opt", required=True, help="path to the test option YAML file")
     add_option_arguments(parser, example="path.pretrain_network_g=net_g_5000.pth val.save_img=false")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python test.py -opt FILE``: 0 on success, 1 when a score is NaN, 2 on an input error. ``argv`` None = run as
-    the program (sys.argv), which also tunes the process's heap (gfpgan/utils/malloc.py)."""
+    """``python test.py -opt FILE``: 0 on success, 1 when a score is NaN or the run fails, 2 on an input error (one
+    line each; a traceback with --debug). ``argv`` None = run as the program (sys.argv), which also tunes the
+    process's heap (gfpgan/utils/malloc.py)."""
     if argv is None:
         tune_malloc()
     args = parse_args(argv)
-    try:
-        opts, report = load_options(args.opt, overrides=args.overrides, phase="test")
-    except OptionError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_main(lambda: _main(args, sys.argv if argv is None else argv), debug=args.debug)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    opts, report = load_options(args.opt, overrides=args.overrides, phase="test")
     if args.dry_run:
         print_dry_run(opts, report, args.opt)
         return 0
-    problems = report.problems
     checkpoint = opts.path.pretrain_network_g
     if not checkpoint:
-        message = "path.pretrain_network_g is not set; test.py needs a generator checkpoint"
-        print(f"error: {args.opt}: {message} (--set path.pretrain_network_g=FILE).", file=sys.stderr)
-        return 2
+        raise OptionError(
+            f"{args.opt}: path.pretrain_network_g is not set; test.py needs a generator checkpoint "
+            "(--set path.pretrain_network_g=FILE)."
+        )
     if not Path(checkpoint).expanduser().is_file():
-        message = f"path.pretrain_network_g: checkpoint {checkpoint} does not exist"
-        hint = "Download it (see experiments/pretrained_models/README.md) or pass --set path.pretrain_network_g=FILE."
-        print(f"error: {args.opt}: {message}. {hint}", file=sys.stderr)
-        return 2
-    if problems:
-        print(f"error: {args.opt}: cannot start testing:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return 2
+        raise OptionError(
+            f"{args.opt}: path.pretrain_network_g: checkpoint {checkpoint} does not exist. Download it (see "
+            "experiments/pretrained_models/README.md) or pass --set path.pretrain_network_g=FILE."
+        )
+    if report.problems:
+        raise OptionError(f"{args.opt}: cannot start testing: " + "; ".join(report.problems))
     try:
-        results = test(opts, argv=sys.argv if argv is None else argv)
-    except USER_ERRORS as e:
-        print(f"error: {args.opt}: {e}", file=sys.stderr)
-        return 2
+        results = test(opts, argv=argv)
+    except OptionError as e:
+        raise OptionError(f"{args.opt}: {e}") from None
     finite = all(not math.isnan(v) for r in results.values() for v in r.summary.values())
     return 0 if finite else 1
 
@@ -218,6 +217,8 @@ def test(opts: Options, argv: Sequence[str] | None = None) -> dict[str, SetResul
     """Restore and score every test*/val* set of validated test options; returns the results by dataset name."""
     # ---------------------------------------------------------------- Sets and metrics (cheap checks first)
     device = resolve_device(opts.num_gpu)
+    if opts.num_threads:
+        torch.set_num_threads(opts.num_threads)
     metric_specs = {k: spec for k, spec in opts.val.metrics.items() if spec is not None}  # --set val.metrics.fid=~
     phases = [p for p in opts.datasets if p.startswith(("test", "val"))]
     names: dict[str, str] = {}

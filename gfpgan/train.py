@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 
 from gfpgan import losses as L
 from gfpgan.archs.contract import RestorationGenerator, check_generator
+from gfpgan.data.check import check_dataset_block
 from gfpgan.data.components import COMPONENTS
 from gfpgan.optim import build_optimizer, build_scheduler, lazy_regularization, update_learning_rate
 from gfpgan.options import (
@@ -42,6 +43,7 @@ from gfpgan.options import (
 from gfpgan.registry import ARCHS, LOSSES, METRICS
 from gfpgan.run import (
     LogWindow,
+    ProgressBar,
     build_network,
     build_train_loader,
     build_val_loaders,
@@ -53,7 +55,8 @@ from gfpgan.run import (
 )
 from gfpgan.utils import dist
 from gfpgan.utils.checkpoint import atomic_save
-from gfpgan.utils.images import imwrite_rgb, tensor2img
+from gfpgan.utils.errors import run_main
+from gfpgan.utils.images import imwrite_rgb, labelled_grid, tensor2img
 from gfpgan.utils.state_dict import load_weights
 from gfpgan.utils.weights import WeightsNotFoundError, get_weights_path
 
@@ -69,7 +72,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-opt", "--opt", required=True, help="path to the option YAML file")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none", help="job launcher")
     parser.add_argument("--auto_resume", "--auto-resume", action="store_true", help="resume from the newest state")
-    parser.add_argument("--debug", action="store_true", help="name debug_*, log/save/validate often, no tensorboard")
+    parser.add_argument(
+        "--debug", action="store_true", help="name debug_*, log/save/validate often, no tensorboard; tracebacks"
+    )
+    parser.add_argument(
+        "--check-data",
+        "--check_data",
+        dest="check_data",
+        action="store_true",
+        help="decode every image of every dataset once, report all bad files, then exit (no training)",
+    )
     add_option_arguments(parser, example="train.optim_g.lr=1e-3 datasets.train.batch_size_per_gpu=2")
     # torch.distributed.launch passes --local-rank / --local_rank; torchrun sets LOCAL_RANK instead. Accept, ignore.
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
@@ -77,26 +89,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python train.py -opt FILE``: 0 when training ends, 2 for bad input, 1 for a failure at run time; one line
+    per error (gfpgan/utils/errors.py), a traceback with --debug."""
     args = parse_args(argv)
-    with contextlib.suppress(OptionError):
-        if detect_phase(read_yaml(args.opt)) == "test":
-            print(f"error: {args.opt} is a test option file (no train section): run python test.py -opt {args.opt}",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-    try:
-        opts, report = load_options(args.opt, overrides=args.overrides, debug=args.debug, phase="train")
-    except OptionError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_main(lambda: _main(args, sys.argv if argv is None else argv), debug=args.debug)
+
+
+def _main(args: argparse.Namespace, argv: list[str]) -> int:
+    if detect_phase(read_yaml(args.opt)) == "test":
+        raise OptionError(f"{args.opt} is a test option file (no train section): run python test.py -opt {args.opt}")
+    opts, report = load_options(args.opt, overrides=args.overrides, debug=args.debug, phase="train")
     if args.dry_run:
+        report.data_problems = check_data(opts, full_decode=False)  # the real start's pre-flight, as warnings
         print_dry_run(opts, report, args.opt)
         return 0
-    problems = report.problems
-    if problems:
-        print(f"error: {args.opt}: cannot start training:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return 2
-    train(opts, launcher=args.launcher, auto_resume=args.auto_resume, argv=sys.argv if argv is None else argv)
+    if report.problems:
+        raise OptionError(f"{args.opt}: cannot start training: " + "; ".join(report.problems))
+    # Every image decoded once with --check-data; otherwise the fast pre-flight (headers, cached per folder listing).
+    problems = check_data(opts, full_decode=args.check_data)
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    if problems or args.check_data:
+        summary = f"{len(problems)} problem line(s) above" if problems else "every image is good"
+        kind = "full decode" if args.check_data else "pre-flight"
+        print(f"{args.opt}: data check ({kind}): {summary}", file=sys.stderr)
+        return 2 if problems else 0
+    train(opts, launcher=args.launcher, auto_resume=args.auto_resume, argv=argv)
     return 0
+
+
+def check_data(opts: Options, full_decode: bool) -> list[str]:
+    """Problems of every dataset block's images (gfpgan/data/check.py), one line each; empty when all are good."""
+    return [
+        line
+        for phase, spec in opts.datasets.items()
+        for line in check_dataset_block(spec, f"datasets.{phase}", full_decode=full_decode)
+    ]
 
 
 # ======================================================================================================================
@@ -198,7 +226,8 @@ def generator_step(nets: Nets, s: Step, lq: torch.Tensor, gt: torch.Tensor, boxe
         if nets.identity is not None:
             terms["loss/g/identity"] = L.identity_loss(nets.identity, output, gt, s.crit.l1) * t.identity_weight
     total = sum((term.float() for term in terms.values()), output.new_zeros((), dtype=torch.float32))
-    finite = bool(torch.isfinite(total))
+    # Every rank takes the same decision before any collective: a NaN on one rank skips the step everywhere.
+    (finite,) = dist.agree([bool(torch.isfinite(total))], output.device)
     if finite:
         s.scaler.scale(total).backward()
         dist.all_reduce_grads(nets.g.parameters())
@@ -225,7 +254,7 @@ def discriminator_step(nets: Nets, s: Step, output: torch.Tensor, gt: torch.Tens
         log["loss/d/gan"] = l_d
         log["d/real_score"] = real_pred.detach().float().mean()
         log["d/fake_score"] = fake_pred.detach().float().mean()
-        finite = bool(torch.isfinite(l_d))
+        (finite,) = dist.agree([bool(torch.isfinite(l_d))], l_d.device)  # the same decision on every rank
         if finite:
             s.scaler.scale(l_d).backward()
             if t.net_d_reg_every > 0 and it % t.net_d_reg_every == 0:
@@ -233,7 +262,10 @@ def discriminator_step(nets: Nets, s: Step, output: torch.Tensor, gt: torch.Tens
                 gt_r1 = gt.detach().requires_grad_(True)
                 l_r1 = t.r1_reg_weight / 2 * L.r1_penalty(nets.d(gt_r1), gt_r1) * t.net_d_reg_every
                 log["loss/d/r1"] = l_r1.detach()
-                s.scaler.scale(l_r1).backward()
+                (finite,) = dist.agree([bool(torch.isfinite(l_r1))], l_r1.device)
+                if finite:
+                    s.scaler.scale(l_r1).backward()
+        if finite:
             dist.all_reduce_grads(nets.d.parameters())
             s.scaler.step(s.optimizers["net_d"])
 
@@ -248,15 +280,18 @@ def discriminator_step(nets: Nets, s: Step, output: torch.Tensor, gt: torch.Tens
             # options softplus(x) == BCEWithLogits(x, 0), so the component criterion gives the same number.
             l_comp = s.crit.component(real_pred, True, is_disc=True) + s.crit.component(fake_pred, False, is_disc=True)
         log[f"loss/d/{part}"] = l_comp
-        if bool(torch.isfinite(l_comp)):
-            s.scaler.scale(l_comp).backward()
-        else:
-            finite = False
-    for part, net in nets.components.items():
-        dist.all_reduce_grads(net.parameters())
-        s.scaler.step(s.optimizers[f"net_d_{part}"])
+    # One decision per component D, the same on every rank, taken before any of their collectives.
+    parts = list(nets.components)
+    part_ok = dist.agree([bool(torch.isfinite(log[f"loss/d/{p}"])) for p in parts], output.device)
+    for part, ok in zip(parts, part_ok):
+        if ok:
+            s.scaler.scale(log[f"loss/d/{part}"]).backward()
+    for part, ok in zip(parts, part_ok):
+        if ok:
+            dist.all_reduce_grads(nets.components[part].parameters())
+            s.scaler.step(s.optimizers[f"net_d_{part}"])
     s.scaler.update()
-    return log, finite
+    return log, finite and all(part_ok)
 
 
 @torch.no_grad()
@@ -320,10 +355,7 @@ def validate(
                     imwrite_rgb(exp / "visualization" / stem / f"{stem}_{suffix}.png", img)
             if len(grid) < opts.val.num_log_images:
                 take = opts.val.num_log_images - len(grid)
-                grid += [
-                    torch.cat([a, b, c], dim=2)
-                    for a, b, c in zip(batch["lq"][:take], output.cpu()[:take], batch["gt"][:take])
-                ]
+                grid += list(zip(batch["lq"][:take], output.float().cpu()[:take], batch["gt"][:take]))
         scores = {k: m.compute() for k, m in restored_m.items()}
         line: dict[str, Any] = {"iter": it, "dataset": name, "restored": scores}
         if input_scores:
@@ -341,14 +373,13 @@ def validate(
             text += f" [best {k} {record['value']:.4f} @ {record['iter']}]"
             if tb is not None:
                 tb.add_scalar(f"metrics/{name}/{k}", v, it)
-        if tb is not None and grid:
-            import torchvision
-
-            tb.add_image(
-                f"val/{name}",
-                torchvision.utils.make_grid(torch.stack(grid), nrow=1, normalize=True, value_range=(-1, 1)),
-                it,
-            )
+        if grid:  # degraded | restored | GT of the first num_log_images faces, as a PNG and in tensorboard
+            picture = labelled_grid([tensor2img(torch.stack(row)) for row in grid], ["degraded", "restored", "GT"])
+            grid_file = exp / "visualization" / f"val_{name}_{it:08d}.png"
+            imwrite_rgb(grid_file, picture)
+            text += f" | faces: {grid_file}"
+            if tb is not None:
+                tb.add_image(f"val/{name}", picture, it, dataformats="HWC")
         logger.info("Validation %s @ iter %d: %s", name, it, text)
         results[name] = line
     net_g_ema.train(was_training)
@@ -488,9 +519,12 @@ def build_training(opts: Options, device: torch.device) -> Training:
 def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv: list[str] | None = None) -> dict:
     """Train GFP-GAN as configured. Returns a summary (final iteration, last validation results, run folder)."""
     # ---------------------------------------------------------------- Setup distributed
-    rank, world_size, local_rank = dist.init_dist(launcher, opts.dist_params.backend, opts.dist_params.port)
+    dp = opts.dist_params
+    rank, world_size, local_rank = dist.init_dist(launcher, dp.backend, dp.port, dp.timeout_minutes)
     device = resolve_device(opts.num_gpu, local_rank)
     t = opts.train
+    if opts.num_threads:
+        torch.set_num_threads(opts.num_threads)
     seed_everything(opts.manual_seed + rank)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = t.cudnn_benchmark
@@ -536,6 +570,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
     logger.info("Start training from iteration %d to %d", it, t.total_iter)
     first_validation, last_val = True, {}
     window = LogWindow(opts.name, t.total_iter, start_iter=it)
+    progress = ProgressBar(it, t.total_iter, enabled=dist.is_main())  # a bar on a terminal, log lines otherwise
     while it < t.total_iter:
         sampler.set_epoch(epoch, start=batch_in_epoch * batch_size)
         tic = time.time()
@@ -560,22 +595,27 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
             update_ema(nets.g_ema, nets.g, t.ema_decay)
             d_log, d_ok = discriminator_step(nets, step, output, gt, crops, it)
 
-            # ---------------- guard against non-finite losses
+            # ---------------- guard against non-finite losses (the same decision on every rank)
             if g_ok and d_ok:
                 nonfinite = 0
             else:
                 nonfinite += 1
-                bad = ", ".join(k for k, v in {**g_log, **d_log}.items() if not torch.isfinite(v).all())
-                logger.warning("Iteration %d: non-finite loss (%s); step skipped (%d in a row)", it, bad, nonfinite)
+                logger.warning(
+                    "Iteration %d: non-finite loss %s; that update skipped on every process (%d in a row)",
+                    it, _nonfinite_report(rank, {**g_log, **d_log}, batch, output), nonfinite,
+                )  # fmt: skip
                 if nonfinite >= t.max_nonfinite_steps:
-                    raise RuntimeError(
-                        f"{nonfinite} non-finite losses in a row at iteration {it}: training stopped. The last saved "
-                        f"checkpoint in {exp} is intact; lower the learning rate or check the data, then --auto_resume."
+                    raise TrainingStopped(
+                        f"{nonfinite} non-finite losses in a row at iteration {it}: training stopped. No state was "
+                        f"saved since the last finite step, so the newest one in {exp / 'training_states'} holds "
+                        "healthy weights: check the data (--check-data) or lower train.optim_g.lr / optim_d.lr with "
+                        "--set, then --auto_resume."
                     )
 
             # ---------------- log
             window.add({**g_log, **d_log})
-            if it % opts.logger.print_freq == 0 or it == t.total_iter:
+            progress.update(it, g_log, d_log)
+            if it % opts.logger.print_freq == 0 or it == t.total_iter or it == window.start_iter + 1:
                 window.emit(it, epoch, [g["lr"] for g in optimizers["net_g"].param_groups], tb)
 
             # ---------------- save
@@ -583,7 +623,10 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
             if epoch_done:  # the saved position says "next epoch, first batch"
                 epoch, batch_in_epoch = epoch + 1, 0
             if it % opts.logger.save_checkpoint_freq == 0 or it == t.total_iter:
-                save(it)
+                if nonfinite == 0:
+                    save(it)
+                elif dist.is_main():  # a state saved now would replace the last healthy one in retention
+                    logger.warning("Iteration %d: not saved (%d non-finite steps in a row)", it, nonfinite)
 
             # ---------------- validate
             if val_loaders and (it % opts.val.val_freq == 0 or it == t.total_iter):
@@ -596,6 +639,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
                 break
 
     # ---------------------------------------------------------------- Done
+    progress.close()
     if dist.is_main():
         atomic_save(
             {"params": nets.g.state_dict(), "params_ema": nets.g_ema.state_dict()}, exp / "models" / "net_g_latest.pth"
@@ -611,6 +655,29 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
         dist.barrier()
         torch.distributed.destroy_process_group()
     return {"iter": it, "exp": exp, "validation": last_val}
+
+
+class TrainingStopped(RuntimeError):
+    """Training cannot go on (e.g. non-finite losses in a row); the message says what was kept and what to do."""
+
+
+def _nonfinite_report(rank: int, log: dict[str, torch.Tensor], batch: dict, output: torch.Tensor) -> str:
+    """Which terms were non-finite on this process and which samples of its batch are suspect."""
+    bad = [k for k, v in log.items() if not bool(torch.isfinite(v).all())]
+    if not bad:
+        return f"on another process (rank {rank}: all finite)"
+    paths = batch.get("gt_path") or batch.get("lq_path") or [f"#{i}" for i in range(len(batch["gt"]))]
+    suspects = []
+    for i, path in enumerate(paths):
+        why = [
+            name
+            for name, x in (("lq", batch["lq"][i]), ("gt", batch["gt"][i]), ("output", output[i]))
+            if not bool(torch.isfinite(x).all())
+        ]
+        if why:
+            suspects.append(f"{path} (non-finite {'/'.join(why)})")
+    samples = ", ".join(suspects) if suspects else "inputs finite: " + ", ".join(str(p) for p in paths)
+    return f"on rank {rank} ({', '.join(bad)}); batch: {samples}"
 
 
 def _final_summary(metrics_file: Path, name: str, line: dict) -> str:

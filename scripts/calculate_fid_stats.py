@@ -23,6 +23,7 @@ from gfpgan.metrics.fid import (  # noqa: E402
     save_fid_stats,
     statistics,
 )
+from gfpgan.utils.errors import run_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,4 +50,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

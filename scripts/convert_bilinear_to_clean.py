@@ -19,6 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gfpgan.archs.convert import UnsupportedConversion, convert_bilinear_to_clean  # noqa: E402
+from gfpgan.utils.errors import run_main  # noqa: E402
 from gfpgan.utils.state_dict import CheckpointError, read_state_dict, save_generator_checkpoint  # noqa: E402
 
 
@@ -96,4 +97,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 
 from gfpgan.data.degradations import DegradationSettings  # noqa: E402
 from gfpgan.data.testset import PARAMS_FILE, degrade_folder  # noqa: E402
+from gfpgan.utils.errors import run_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,4 +60,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

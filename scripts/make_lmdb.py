@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import argparse  # noqa: E402
 
 from gfpgan.data.image_io import list_images, write_lmdb  # noqa: E402
+from gfpgan.utils.errors import run_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,4 +30,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

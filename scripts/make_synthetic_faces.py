@@ -14,6 +14,7 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 from gfpgan.data.synthetic import make_synthetic_faces  # noqa: E402
+from gfpgan.utils.errors import run_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,4 +31,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

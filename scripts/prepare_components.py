@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from gfpgan.data.components import components_from_68_landmarks, save_components  # noqa: E402
+from gfpgan.utils.errors import run_main  # noqa: E402
 
 
 def from_ffhq_json(json_path: str, scale: float, min_half_len: float) -> dict:
@@ -80,4 +81,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -20,6 +20,7 @@ import os  # noqa: E402
 import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from gfpgan.utils.errors import run_main  # noqa: E402
 from gfpgan.utils.files import atomic_imwrite  # noqa: E402
 
 
@@ -64,4 +65,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

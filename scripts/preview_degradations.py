@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from gfpgan.data.degradations import DegradationSettings, degrade  # noqa: E402
 from gfpgan.data.image_io import list_images, read_image  # noqa: E402
 from gfpgan.data.synthetic import make_synthetic_faces  # noqa: E402
+from gfpgan.utils.errors import run_main  # noqa: E402
 
 
 def describe(p: dict) -> list[str]:
@@ -92,4 +93,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -38,6 +38,7 @@ from gfpgan.inference import load_generator  # noqa: E402
 from gfpgan.metrics.report import TABLE_ORDER, format_table, protocol_line, write_reports  # noqa: E402
 from gfpgan.options import OptionError  # noqa: E402
 from gfpgan.test import USER_ERRORS, score_set  # noqa: E402
+from gfpgan.utils.errors import run_main  # noqa: E402
 
 # Table 1 of the paper (CelebA-Test, 3,000 faces at 512 px): LPIPS / FID / NIQE / Deg / PSNR / SSIM.
 PAPER_TABLE_1 = {
@@ -147,4 +148,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

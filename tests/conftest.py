@@ -47,3 +47,18 @@ def shared_dir() -> Path:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gfpgan_logger():
+    """A training run in this process configures the "gfpgan" logger (own handlers, no propagation, a run's log
+    file); undo that after each test so that the next one sees the default logger (and pytest's caplog works)."""
+    yield
+    import logging
+
+    log = logging.getLogger("gfpgan")
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    log.propagate = True
+    log.setLevel(logging.NOTSET)

@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from gfpgan.metrics.fid import read_rgb
 from gfpgan.metrics.report import TABLE_ORDER, collect, format_table, protocol_line, write_reports
-from gfpgan.registry import METRICS
+from gfpgan.registry import METRICS, OptionError
+from gfpgan.utils.errors import one_line, run_main
 from gfpgan.utils.malloc import tune_malloc
 
 __all__ = ["add_metric_arguments", "build_metrics", "main", "pair_files"]
@@ -28,10 +29,10 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 def _images(folder: Path, what: str) -> dict[str, Path]:
     if not folder.is_dir():
-        raise SystemExit(f"error: {what} folder {folder} does not exist.")
+        raise OptionError(f"{what} folder {folder} does not exist.")
     files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS}
     if not files:
-        raise SystemExit(f"error: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in {what} folder {folder}.")
+        raise OptionError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in {what} folder {folder}.")
     return files
 
 
@@ -45,19 +46,19 @@ def pair_files(restored_dir: Path, gt_dir: Path | None, suffix: str = "") -> lis
     gt = _images(gt_dir, "--gt")
     only_restored, only_gt = sorted(set(restored) - set(gt)), sorted(set(gt) - set(restored))
     if only_restored or only_gt:
-        lines = [f"error: {restored_dir} and {gt_dir} do not pair up by file name (stem)."]
+        parts = [f"{restored_dir} and {gt_dir} do not pair up by file name (stem)"]
         if only_restored:
-            lines.append(f"  {len(only_restored)} restored without GT: {', '.join(only_restored[:20])}")
+            parts.append(f"{len(only_restored)} restored without GT: {', '.join(only_restored[:20])}")
         if only_gt:
-            lines.append(f"  {len(only_gt)} GT without restored: {', '.join(only_gt[:20])}")
-        lines.append("  Use --suffix if restored names carry one (e.g. --suffix _00).")
-        raise SystemExit("\n".join(lines))
+            parts.append(f"{len(only_gt)} GT without restored: {', '.join(only_gt[:20])}")
+        parts.append("use --suffix if restored names carry one (e.g. --suffix _00)")
+        raise OptionError("; ".join(parts) + ".")
     return [(restored[k], gt[k]) for k in sorted(restored)]
 
 
-def build_metrics(args: argparse.Namespace) -> dict[str, object]:
-    """Metric objects for the requested names, from the command-line options."""
-    specs = {
+def metric_specs(args: argparse.Namespace) -> dict[str, dict]:
+    """The option block of every metric, from the command-line options."""
+    return {
         "psnr": {"type": "psnr", "crop_border": args.crop_border, "test_y_channel": args.test_y_channel},
         "ssim": {"type": "ssim", "crop_border": args.crop_border, "test_y_channel": args.test_y_channel},
         "niqe": {"type": "niqe", "crop_border": args.crop_border},
@@ -71,7 +72,23 @@ def build_metrics(args: argparse.Namespace) -> dict[str, object]:
         },
         "deg": {"type": "deg", "weights": args.arcface_weights, "skip_below_deg": args.deg_skip_below},
     }
+
+
+def build_metrics(args: argparse.Namespace) -> dict[str, object]:
+    """Metric objects for the requested names, from the command-line options."""
+    specs = metric_specs(args)
     return {name: METRICS.build(specs[name], where=f"--metrics {name}", device=args.device) for name in args.metrics}
+
+
+def _build_available(args: argparse.Namespace, names: list[str]) -> tuple[dict[str, object], dict[str, str]]:
+    """Metrics chosen by default: build those that can run; the others, with why, in the second dict."""
+    specs, metrics, skipped = metric_specs(args), {}, {}
+    for name in names:
+        try:
+            metrics[name] = METRICS.build(specs[name], where=f"--metrics {name}", device=args.device)
+        except Exception as e:  # e.g. weights not found offline: leave it out and say why
+            skipped[name] = one_line(e)
+    return metrics, skipped
 
 
 def add_metric_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,44 +114,74 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--restored", required=True, type=Path, help="folder of restored images")
     p.add_argument("--gt", type=Path, help="folder of ground-truth images (same names)")
-    p.add_argument("--metrics", nargs="+", choices=TABLE_ORDER, help="default: all that the inputs allow")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=TABLE_ORDER,
+        help="default: all that the inputs allow and that can run here (the others are listed as skipped)",
+    )
     p.add_argument("--suffix", default="", help="suffix of restored file stems to ignore when pairing")
     add_metric_arguments(p)
     p.add_argument("--json", type=Path, help="write protocol, summary and per-image values here")
     p.add_argument("--csv", type=Path, help="write per-image values here")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``gfpgan-eval ...``; ``argv`` None = run as the program (sys.argv), which also tunes the process's heap."""
+    """``gfpgan-eval ...``: 0 on success, 2 for bad input, 1 when a score is not finite or the run fails (one line
+    each; a traceback with --debug). ``argv`` None = run as the program (sys.argv), which also tunes the heap."""
     if argv is None:
         tune_malloc()  # numpy-heavy metrics on image-sized arrays: keep freed buffers (gfpgan/utils/malloc.py)
     args = _parser().parse_args(argv)
-    if args.metrics is None:
-        args.metrics = list(TABLE_ORDER) if args.gt else ["niqe"] + (["fid"] if args.fid_stats or args.fid_ref else [])
-    full_reference = [m for m in args.metrics if m in ("psnr", "ssim", "lpips", "deg")]
+    return run_main(lambda: _main(args), debug=args.debug)
+
+
+def _main(args: argparse.Namespace) -> int:
+    chosen = args.metrics is not None
+    names = args.metrics or (
+        list(TABLE_ORDER) if args.gt else ["niqe"] + (["fid"] if args.fid_stats or args.fid_ref else [])
+    )
+    full_reference = [m for m in names if m in ("psnr", "ssim", "lpips", "deg")]
     if args.gt is None and full_reference:
-        raise SystemExit(f"error: {', '.join(full_reference)} need --gt (no-reference metrics: niqe, fid).")
-    if args.gt is None and "fid" in args.metrics and not (args.fid_stats or args.fid_ref):
-        raise SystemExit("error: FID without --gt needs --fid-stats FILE or --fid-ref DIR.")
+        raise OptionError(f"{', '.join(full_reference)} need --gt (no-reference metrics: niqe, fid).")
+    if args.gt is None and "fid" in names and not (args.fid_stats or args.fid_ref):
+        raise OptionError("FID without --gt needs --fid-stats FILE or --fid-ref DIR.")
 
     pairs = pair_files(args.restored, args.gt, args.suffix)
-    metrics = build_metrics(args)
+    if chosen:
+        metrics, skipped = build_metrics(args), {}
+    else:  # the default set: what can run here, and a line for each metric left out
+        metrics, skipped = _build_available(args, names)
+        for name, why in skipped.items():
+            print(f"skipped {name}: {why}", file=sys.stderr)
+        if not metrics:
+            raise OptionError("no metric can run (see the lines above); choose them with --metrics.")
     needs_same_size = any(m in metrics for m in ("psnr", "ssim", "lpips"))
-    mismatched = []
-    for restored_path, gt_path in tqdm(pairs, desc="evaluate", unit="img"):
+    mismatched, failed = [], {}
+    for restored_path, gt_path in tqdm(pairs, desc="evaluate", unit="img", disable=not sys.stderr.isatty()):
         restored = read_rgb(restored_path)
         gt = read_rgb(gt_path) if gt_path is not None else None
         if gt is not None and needs_same_size and restored.shape != gt.shape:
             mismatched.append(f"{restored_path.name} {restored.shape[:2]} vs {gt_path.name} {gt.shape[:2]}")
             continue
-        for metric in metrics.values():
-            metric.update(restored, gt)
+        for name, metric in metrics.items():
+            if name in failed:
+                continue
+            try:
+                metric.update(restored, gt)
+            except ValueError as e:  # e.g. NIQE on an image under 96 px: this metric only, the others go on
+                failed[name] = f"{restored_path.name}: {one_line(e)}"
     if mismatched:
-        raise SystemExit(
-            f"error: {len(mismatched)} image pair(s) differ in size (PSNR/SSIM/LPIPS need equal sizes):\n  "
-            + "\n  ".join(mismatched[:20])
+        raise OptionError(
+            f"{len(mismatched)} image pair(s) differ in size (PSNR/SSIM/LPIPS need equal sizes): "
+            + "; ".join(mismatched[:20])
         )
+    for name, why in failed.items():
+        print(f"not scored {name}: {why}", file=sys.stderr)
+        del metrics[name]
+    if not metrics:
+        raise OptionError("no metric could score these images (see the lines above).")
 
     result = collect(metrics, [p.name for p, _ in pairs])
     print(format_table({args.restored.name or str(args.restored): result.summary}))
@@ -143,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         result, args.json, args.csv, {"restored": str(args.restored), "gt": str(args.gt) if args.gt else None}
     )
     summary = result.summary
+    if chosen and failed:
+        return 2
     return 0 if all(math.isfinite(v) or v == math.inf for v in summary.values()) else 1
 
 

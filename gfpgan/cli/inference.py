@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from gfpgan.utils.errors import run_main
+
 __all__ = ["IMAGE_EXTENSIONS", "build_parser", "list_images", "main"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -110,6 +112,11 @@ def _read(path: Path) -> np.ndarray:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command; every error is one line and an exit code (gfpgan/utils/errors.py; GFPGAN_DEBUG=1: traceback)."""
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from tqdm.contrib.logging import logging_redirect_tqdm

@@ -4,6 +4,7 @@ Every module is imported here explicitly (that is how the datasets get registere
 """
 
 from gfpgan.data import (  # noqa: F401
+    check,
     components,
     degradations,
     ffhq_degradation,

@@ -30,16 +30,66 @@ COMPONENTS = ("left_eye", "right_eye", "mouth")
 Components = dict[str, dict[str, tuple[float, float, float]]]
 
 
-def _clean(entry: Mapping, where: str) -> dict[str, tuple[float, float, float]]:
+_FIX = "fix the entry or regenerate the file with scripts/prepare_components.py"
+
+
+def _clean(entry: object, path: str, key: object) -> dict[str, tuple[float, float, float]]:
+    """One face's ``{left_eye, right_eye, mouth: [cx, cy, half_len]}`` as float tuples; a missing or malformed
+    component raises ValueError naming the file, the face key and the component key."""
+    where = f"{path}: face {str(key)!r}"
+    if not isinstance(entry, Mapping):
+        raise ValueError(
+            f"{where}: expected a mapping of left_eye, right_eye, mouth, got {type(entry).__name__}; {_FIX}."
+        )
     out = {}
     for part in COMPONENTS:
         if part not in entry:
-            raise ValueError(f"{where}: missing {part!r} (expected left_eye, right_eye, mouth as [cx, cy, half_len])")
-        values = [float(v) for v in np.asarray(entry[part], dtype=np.float64).ravel()]
-        if len(values) != 3:
-            raise ValueError(f"{where}.{part}: expected [cx, cy, half_len], got {values}")
-        out[part] = (values[0], values[1], values[2])
+            raise ValueError(
+                f"{where}: missing component {part!r} (expected left_eye, right_eye, mouth as "
+                f"[cx, cy, half_len]); {_FIX}."
+            )
+        value = entry[part]
+        try:
+            array = np.asarray(value, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.size != 3:
+            raise ValueError(
+                f"{where} component {part!r}: expected [cx, cy, half_len] (3 numbers), got {_short(value)}; {_FIX}."
+            )
+        if not np.isfinite(array).all() or array[2] <= 0:
+            raise ValueError(
+                f"{where} component {part!r}: {array.tolist()} needs finite numbers and half_len > 0; {_FIX}."
+            )
+        out[part] = (float(array[0]), float(array[1]), float(array[2]))
     return out
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_json(path: str) -> Mapping:
+    """The component JSON as a dict; a syntax error names the file, line and column."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path}: not valid JSON at line {e.lineno} column {e.colno} ({e.msg}); fix the file or "
+            "regenerate it with scripts/prepare_components.py."
+        ) from e
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start}); regenerate it with "
+            "scripts/prepare_components.py."
+        ) from e
+    if not isinstance(raw, Mapping):
+        raise ValueError(
+            f"{path}: expected a JSON object of file stem -> components, got {type(raw).__name__}; "
+            "regenerate it with scripts/prepare_components.py."
+        )
+    return raw
 
 
 def load_components(path: str | os.PathLike, stems: list[str] | None = None) -> Components:
@@ -49,6 +99,9 @@ def load_components(path: str | os.PathLike, stems: list[str] | None = None) -> 
         path: the component file.
         stems: for the ``.pth`` layout, the file stems the ``'%08d'`` keys refer to. ``None`` means FFHQ's own
             naming (``'%08d'`` is the stem itself, e.g. ``00000042.png``), which is what the official file indexes.
+
+    Raises ValueError naming the file (and the line and column of a JSON syntax error, or the face key and component
+    key of a missing or malformed entry).
     """
     path = str(path)
     if not Path(path).is_file():
@@ -57,8 +110,7 @@ def load_components(path: str | os.PathLike, stems: list[str] | None = None) -> 
             "or download FFHQ_eye_mouth_landmarks_512.pth."
         )
     if path.endswith(".json"):
-        raw = json.loads(Path(path).read_text())
-        return {str(k): _clean(v, f"{path}[{k}]") for k, v in raw.items()}
+        return {str(k): _clean(v, path, k) for k, v in _read_json(path).items()}
     raw = safe_load(path, allow_numpy=True)
     if not isinstance(raw, Mapping):
         raise ValueError(f"{path}: expected a dict '%08d' -> components, got {type(raw).__name__}")
@@ -66,11 +118,17 @@ def load_components(path: str | os.PathLike, stems: list[str] | None = None) -> 
     for key, value in raw.items():
         stem = str(key)
         if stems is not None:
-            index = int(key)
+            try:
+                index = int(key)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{path}: face key {key!r} is not an image index ('%08d'); pass stems=None or use "
+                    "a JSON keyed by file stem."
+                ) from None
             if index >= len(stems):
                 continue
             stem = stems[index]
-        out[stem] = _clean(value, f"{path}[{key}]")
+        out[stem] = _clean(value, path, key)
     return out
 
 

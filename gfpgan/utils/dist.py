@@ -5,23 +5,37 @@ Single-process runs (CPU or one GPU) use the same code path: every function degr
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["all_reduce_grads", "barrier", "broadcast_params", "get_rank", "get_world_size", "init_dist", "is_main"]
+__all__ = [
+    "agree",
+    "all_reduce_grads",
+    "barrier",
+    "broadcast_params",
+    "get_rank",
+    "get_world_size",
+    "init_dist",
+    "is_main",
+]
 
 
-def init_dist(launcher: str, backend: str | None = None, port: int = 29500) -> tuple[int, int, int]:
+def init_dist(
+    launcher: str, backend: str | None = None, port: int = 29500, timeout_minutes: float = 30.0
+) -> tuple[int, int, int]:
     """Join the process group; return (rank, world_size, local_rank).
 
     launcher: "none" (single process), "pytorch" (torchrun: RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT from the
     environment; works across nodes with ``torchrun --nnodes N --node_rank i --master_addr A``), or "slurm"
     (SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID; the master is the first host of SLURM_NODELIST, port from dist_params).
     backend: ~ picks nccl when CUDA is available, else gloo.
+    timeout_minutes: a collective that waits longer than this (a rank died, hung or took another path) fails with an
+    error instead of waiting forever.
     """
     if launcher == "none":
         return 0, 1, 0
@@ -49,7 +63,10 @@ def init_dist(launcher: str, backend: str | None = None, port: int = 29500) -> t
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
-    dist.init_process_group(backend=backend, init_method="env://")
+    if backend == "nccl":  # without async error handling an NCCL timeout is only noticed at the next check
+        os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+    timeout = datetime.timedelta(minutes=timeout_minutes)
+    dist.init_process_group(backend=backend, init_method="env://", timeout=timeout)
     return rank, world_size, local_rank
 
 
@@ -72,6 +89,19 @@ def is_main() -> bool:
 def barrier() -> None:
     if is_dist():
         dist.barrier()
+
+
+def agree(flags: Sequence[bool], device: torch.device | str = "cpu") -> list[bool]:
+    """Each flag ANDed over every rank, in one collective: a decision that every rank then takes the same way.
+
+    The training steps decide "this loss is finite, take the step" with it before any gradient collective, so that a
+    NaN on one rank makes every rank skip the same step (collectives stay paired; replicas stay identical).
+    """
+    if not is_dist():
+        return [bool(f) for f in flags]
+    t = torch.tensor([1 if f else 0 for f in flags], dtype=torch.int32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return [bool(v) for v in t.tolist()]
 
 
 def broadcast_params(module: torch.nn.Module) -> None:
@@ -106,16 +136,20 @@ def all_reduce_grads(params: Iterable[torch.nn.Parameter]) -> None:
             offset += n
 
 
-def reduce_mean(values: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Mean of scalar tensors over ranks (for logging); one collective for the whole dict."""
-    if not values:
+def reduce_mean(sums: dict[str, torch.Tensor], counts: dict[str, int] | None = None) -> dict[str, float]:
+    """Means over ranks of summed scalars (for logging): ``sum over ranks of sums[k] / sum of counts[k]`` (counts
+    default to 1 each). One collective for the whole dict; every rank must pass the same keys. A key counted nowhere
+    gives NaN."""
+    if not sums:
         return {}
-    keys = sorted(values)
-    stacked = torch.stack([values[k].detach().float().reshape(()) for k in keys])
+    keys = sorted(sums)
+    stacked = torch.stack([torch.as_tensor(sums[k]).detach().float().reshape(()) for k in keys])
+    n = torch.tensor([float((counts or {}).get(k, 1)) for k in keys], device=stacked.device)
+    both = torch.cat([stacked, n])
     if is_dist():
-        dist.all_reduce(stacked)
-        stacked /= get_world_size()
-    return dict(zip(keys, stacked.tolist()))
+        dist.all_reduce(both)
+    means = both[: len(keys)] / both[len(keys) :]
+    return dict(zip(keys, means.tolist()))
 
 
 def check_same_across_ranks(modules: dict[str, torch.nn.Module]) -> None:

@@ -52,3 +52,29 @@ def gray_resize_for_identity(x: torch.Tensor, size: int = 128) -> torch.Tensor:
     """
     gray = 0.2989 * x[:, 0, :, :] + 0.5870 * x[:, 1, :, :] + 0.1140 * x[:, 2, :, :]
     return F.interpolate(gray.unsqueeze(1), (size, size), mode="bilinear", align_corners=False)
+
+
+def labelled_grid(rows: list[list[np.ndarray]], labels: list[str], min_tile: int = 128) -> np.ndarray:
+    """A picture people can read: one row per sample, one labelled column per kind (e.g. degraded | restored | GT).
+
+    Args:
+        rows: per sample, one (H,W,3) uint8 RGB image per column (same size within the grid).
+        labels: the column titles, written in a white header band.
+        min_tile: tiles smaller than this are enlarged with nearest-neighbour (pixels stay visible) to at least it.
+    Returns:
+        (header + rows * tile, columns * tile, 3) uint8 RGB.
+    """
+    if not rows or any(len(r) != len(labels) for r in rows):
+        raise ValueError(f"labelled_grid: every row needs {len(labels)} images, one per label")
+    h, w = rows[0][0].shape[:2]
+    scale = max(1, -(-min_tile // max(h, w)))
+    tiles = [[cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST) for img in r] for r in rows]
+    th, tw = h * scale, w * scale
+    header = np.full((28, tw * len(labels), 3), 255, np.uint8)
+    for i, label in enumerate(labels):
+        size, _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        x = i * tw + max(2, (tw - size[0]) // 2)
+        cv2.putText(header, label, (x, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    body = np.concatenate([np.concatenate(r, axis=1) for r in tiles], axis=0)
+    assert body.shape[0] == th * len(rows)
+    return np.concatenate([header, body], axis=0)

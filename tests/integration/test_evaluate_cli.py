@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def weight_files(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_full_reference_run_writes_table_csv_json(folders, weight_files, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GFPGAN_OFFLINE", "1")
+    monkeypatch.setenv("GFPGAN_CACHE_DIR", str(tmp_path / "no_cache"))
+    monkeypatch.chdir(tmp_path)  # no experiments/pretrained_models here either
     restored_dir, gt_dir, restored, gt = folders
     lpips_file, arcface_file = weight_files
     argv = ["--restored", str(restored_dir), "--gt", str(gt_dir), "--metrics", "psnr", "ssim", "niqe", "lpips", "deg"]
@@ -85,27 +88,54 @@ def test_no_reference_run_without_gt(folders, capsys, tmp_path):
     assert report["summary"]["niqe"] == pytest.approx(np.mean([calculate_niqe(r) for r in restored]))
 
 
-def test_unmatched_names_are_listed(folders, tmp_path):
+def _fails(argv: list[str], capsys) -> str:
+    """Run gfpgan-eval expecting an input error: exit code 2 and exactly one line on stderr, returned."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_unmatched_names_are_listed(folders, tmp_path, capsys):
     restored_dir, _, _, gt = folders
     write_folder(tmp_path / "gt", gt, ["a.png", "x.png", "y.png"])
-    with pytest.raises(SystemExit, match=r"(?s)2 restored without GT: b, c.*2 GT without restored: x, y"):
-        main(["--restored", str(restored_dir), "--gt", str(tmp_path / "gt"), "--metrics", "psnr"])
+    line = _fails(["--restored", str(restored_dir), "--gt", str(tmp_path / "gt"), "--metrics", "psnr"], capsys)
+    assert "2 restored without GT: b, c; 2 GT without restored: x, y" in line
 
 
-def test_size_mismatch_is_reported(folders, tmp_path):
+def test_size_mismatch_is_reported(folders, tmp_path, capsys):
     restored_dir, _, _, gt = folders
     write_folder(tmp_path / "gt", [g[:96] for g in gt], ["a.png", "b.png", "c.png"])
-    with pytest.raises(
-        SystemExit, match=r"(?s)3 image pair\(s\) differ in size.*a.png \(100, 104\) vs a.png \(96, 104\)"
-    ):
-        main(["--restored", str(restored_dir), "--gt", str(tmp_path / "gt"), "--metrics", "ssim"])
+    line = _fails(["--restored", str(restored_dir), "--gt", str(tmp_path / "gt"), "--metrics", "ssim"], capsys)
+    assert re.search(r"3 image pair\(s\) differ in size.*a.png \(100, 104\) vs a.png \(96, 104\)", line)
 
 
-def test_argument_errors(folders, tmp_path):
+def test_argument_errors(folders, tmp_path, capsys):
     restored_dir, _, _, _ = folders
-    with pytest.raises(SystemExit, match="psnr need --gt"):
-        main(["--restored", str(restored_dir), "--metrics", "psnr"])
-    with pytest.raises(SystemExit, match="FID without --gt needs --fid-stats"):
-        main(["--restored", str(restored_dir), "--metrics", "fid"])
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["--restored", str(tmp_path / "missing")])
+    assert "psnr need --gt" in _fails(["--restored", str(restored_dir), "--metrics", "psnr"], capsys)
+    assert "FID without --gt needs --fid-stats" in _fails(["--restored", str(restored_dir), "--metrics", "fid"], capsys)
+    assert "does not exist" in _fails(["--restored", str(tmp_path / "missing")], capsys)
+
+
+def test_default_metrics_run_what_can_run_on_tiny_faces(tmp_path, capsys, monkeypatch):
+    """No --metrics on 32 px faces, offline: PSNR/SSIM are scored; NIQE cannot score 32 px images and the metrics
+    whose weights are missing are left out, each with one line saying why."""
+    monkeypatch.setenv("GFPGAN_WEIGHTS_DIR", str(tmp_path / "no_weights"))
+    monkeypatch.setenv("GFPGAN_OFFLINE", "1")
+    monkeypatch.setenv("GFPGAN_CACHE_DIR", str(tmp_path / "no_cache"))
+    monkeypatch.chdir(tmp_path)  # no experiments/pretrained_models here either
+    rng = np.random.default_rng(0)
+    faces = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    write_folder(tmp_path / "restored", faces, ["a.png", "b.png", "c.png"])
+    write_folder(tmp_path / "gt", [np.clip(f.astype(int) + 9, 0, 255).astype(np.uint8) for f in faces],
+                 ["a.png", "b.png", "c.png"])  # fmt: skip
+    assert main(["--restored", str(tmp_path / "restored"), "--gt", str(tmp_path / "gt")]) == 0
+    captured = capsys.readouterr()
+    header = captured.out.splitlines()[0].split()
+    assert header[:2] == ["PSNR", "SSIM"] and "NIQE" not in header
+    assert "not scored niqe: a.png: NIQE needs an image of at least 96x96 pixels" in captured.err
+    for name in ("lpips", "fid", "deg"):  # no weights anywhere it looks, offline: skipped, saying which file and where
+        assert re.search(
+            rf"^skipped {name}: \S+\.pth .* not found in .*; download https://\S+ into ", captured.err, re.M
+        )
+    assert "Traceback" not in captured.err

@@ -104,12 +104,51 @@ def test_nonfinite_losses_stop_training_cleanly(workdir, monkeypatch):
     overrides = ["name=nonfinite", "train.total_iter=6", "train.max_nonfinite_steps=2", "logger.save_checkpoint_freq=1",
                  "train.L1_opt=~", "train.pyramid_loss_weight=0", "train.comp_style_weight=0",
                  "train.identity_weight=0", "val=~"]  # fmt: skip
-    with pytest.raises(RuntimeError, match="non-finite losses in a row at iteration 4"):
+    with pytest.raises(RuntimeError, match="non-finite losses in a row at iteration 4: training stopped. No state"):
         run("options/smoke/train_gfpgan.yml", *overrides)
-    latest = find_resume_state(workdir / "experiments" / "nonfinite" / "training_states")
-    state = load_training_state(latest)
-    assert state["iter"] == 3
+    # Iteration 3 was the first non-finite one: no state was saved from then on, so auto-resume finds healthy weights.
+    states = workdir / "experiments" / "nonfinite" / "training_states"
+    assert sorted(int(p.stem) for p in states.glob("*.state")) == [1, 2]
+    state = load_training_state(find_resume_state(states))
+    assert state["iter"] == 2
     assert all(torch.isfinite(v).all() for v in state["nets"]["net_g"].values() if v.is_floating_point())
+
+
+def test_a_full_disk_stops_with_one_line_in_terminal_and_log(workdir, monkeypatch, capsys):
+    """ENOSPC while saving iteration 2: exit 1, one line naming the folder, in the terminal and the run log; the
+    state of iteration 1 intact and found by auto-resume; a stale temporary file is removed at the next start."""
+    import errno
+
+    from gfpgan.train import main
+    from gfpgan.utils import checkpoint
+
+    real_save, calls = torch.save, {"n": 0}
+
+    def fill_disk_on_second_state(obj, f):
+        if isinstance(obj, dict) and "rng" in obj:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f)
+
+    monkeypatch.setattr(checkpoint.torch, "save", fill_disk_on_second_state)
+    argv = ["-opt", str(REPO / "options/smoke/train_gfpgan.yml"), "--set", "name=fulldisk", "train.total_iter=3",
+            "logger.save_checkpoint_freq=1", "logger.use_tb_logger=false", "val=~"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    exp = workdir / "experiments" / "fulldisk"
+    expected = "error: experiments/fulldisk/training_states: no space left writing 2.state (needs about"
+    assert len(err) == 1 and err[0].startswith(expected), err
+    assert "Traceback" not in "\n".join(err)
+    log = next(exp.glob("train_fulldisk_*.log")).read_text()
+    assert "no space left writing 2.state" in log
+    assert find_resume_state(exp / "training_states") == exp / "training_states" / "1.state"
+
+    monkeypatch.setattr(checkpoint.torch, "save", real_save)
+    (exp / "training_states" / ".2.state.x1y2.tmp").write_bytes(b"0" * 4096)  # as a SIGKILL mid-write leaves it
+    assert main([*argv, "--auto_resume"]) == 0
+    assert not list((exp / "training_states").glob(".*.tmp"))
+    assert "Removed 1 stale temporary files" in next(iter(sorted(exp.glob("train_fulldisk_*.log"))[-1:])).read_text()
 
 
 WRITER = """

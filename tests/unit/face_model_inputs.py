@@ -1,5 +1,5 @@
 """Deterministic weights and inputs for the face detector / parser goldens, shared by tests/unit/test_face_models.py
-and scripts/reference_check/make_face_models_golden.py (which records the goldens from facexlib). Imports only numpy
+and benchmarks/reference_check/make_face_models_golden.py (which records the goldens from facexlib). Imports only numpy
 and torch, so it runs in the reference environment too."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Our RetinaFace-ResNet50 detector and ParseNet parser against goldens recorded from the reference facexlib.
 
-tests/data/face_models_golden.json comes from scripts/reference_check/make_face_models_golden.py: the reference
+tests/data/face_models_golden.json comes from benchmarks/reference_check/make_face_models_golden.py: the reference
 networks' state-dict key / shape listings, and their outputs with deterministic weights made from the key names
 (``fill_state`` of face_model_inputs.py, shared with the generator script) on small seeded inputs. The reference
 package is only imported by the optional cross-check at the end, which skips when it is not installed.
@@ -29,7 +29,7 @@ from gfpgan.archs.retinaface import RetinaFace, prior_boxes
 
 GOLDEN = json.loads((Path(__file__).resolve().parents[1] / "data" / "face_models_golden.json").read_text())
 
-# The generator's constants and input makers (scripts/reference_check/make_face_models_golden.py).
+# The generator's constants and input makers (benchmarks/reference_check/make_face_models_golden.py).
 RTOL, ATOL = 1e-4, 1e-5  # network outputs
 PX_TOL = 1e-3  # detections: boxes and landmarks (pixels); scores use RTOL / ATOL
 

@@ -1,5 +1,5 @@
 """LPIPS v0.1 (our LPIPSNet) against golden numbers of the `lpips` package with the same seeded weights (written by
-scripts/reference_check/make_lpips_golden.py into tests/data/metrics_lpips_golden.json); Deg with a seeded random
+benchmarks/reference_check/make_lpips_golden.py into tests/data/metrics_lpips_golden.json); Deg with a seeded random
 ArcFace. The package is never needed: one optional direct cross-check skips without it."""
 
 from __future__ import annotations

@@ -242,3 +242,32 @@ def test_option_reference_doc_is_current():
 
     doc = REPO / "docs" / "options.md"
     assert doc.read_text() == reference_markdown(), "regenerate: python -m gfpgan.options > docs/options.md"
+
+
+def test_duplicate_top_level_key_names_both_lines(tmp_path):
+    path = tmp_path / "x.yml"
+    path.write_text("name: a\nlogger:\n  print_freq: 1\ntrain:\n  total_iter: 2\nlogger:\n  print_freq: 3\n")
+    with pytest.raises(OptionError) as info:
+        read_yaml(path)
+    message = str(info.value)
+    assert message == f"{path}: duplicate key 'logger' at line 6 (first at line 2): remove one of them."
+    assert "\n" not in message
+
+
+def test_duplicate_nested_key_and_flow_mapping(tmp_path):
+    nested = tmp_path / "nested.yml"
+    nested.write_text("train:\n  optim_g:\n    lr: 1.0e-3\n    type: Adam\n    lr: 2.0e-3\n")
+    with pytest.raises(OptionError, match=r"nested\.yml: duplicate key 'lr' at line 5 \(first at line 3\)"):
+        read_yaml(nested)
+    flow = tmp_path / "flow.yml"
+    flow.write_text("name: a\nio_backend: {type: disk, type: lmdb}\n")
+    with pytest.raises(OptionError, match=r"duplicate key 'type' at line 2 \(first at line 2\)"):
+        read_yaml(flow)
+
+
+def test_merge_keys_may_be_overridden_and_set_values_are_not_checked(tmp_path):
+    path = tmp_path / "merge.yml"
+    path.write_text("base: &b\n  x: 1\n  y: 2\nderived:\n  <<: *b\n  x: 3\n")
+    assert read_yaml(path) == {"base": {"x": 1, "y": 2}, "derived": {"x": 3, "y": 2}}
+    raw = apply_overrides({"train": {}}, ["train.block={a: 1, a: 2}"])  # only files are checked
+    assert raw["train"]["block"] == {"a": 2}

@@ -1,6 +1,6 @@
 """Resilience figures: kill-and-resume against an uninterrupted run, and a NaN on one of two DDP ranks.
 
-    python benchmarks/resilience.py kills --kills 20 --iters 16 --seed 0     # SIGKILL at random moments
+    python benchmarks/resilience.py kills --kills 20 --iters 40 --seed 0     # SIGKILL at random moments
     python benchmarks/resilience.py nan                                      # 2-process gloo, NaN on rank 1 only
 
 ``kills``: trains options/smoke/train_gfpgan.yml (every loss on, a checkpoint every iteration) once without
@@ -65,7 +65,8 @@ def kills(args: argparse.Namespace) -> int:
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         remaining = args.kills - kills_random - kills_mid_write
         mid_write = remaining > 0 and (kills_random + kills_mid_write) % 2 == 1
-        deadline = time.time() + (rng.uniform(2.0, 2.0 + reference_s) if remaining > 0 else 1e9)
+        # a random moment between start-up and a few iterations in (each launch must be killed before it finishes)
+        deadline = time.time() + (rng.uniform(args.min_s, args.max_s) if remaining > 0 else 1e9)
         killed = False
         while proc.poll() is None:
             temporaries = list((exp / "training_states").glob(".*.tmp")) if exp.is_dir() else []
@@ -134,8 +135,10 @@ def main() -> int:
     sub = parser.add_subparsers(dest="mode", required=True)
     k = sub.add_parser("kills", help="SIGKILL at random moments and mid-write, resume, compare bit for bit")
     k.add_argument("--kills", type=int, default=20)
-    k.add_argument("--iters", type=int, default=16)
+    k.add_argument("--iters", type=int, default=40)
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--min-s", type=float, default=2.5, help="earliest random kill after a launch, seconds")
+    k.add_argument("--max-s", type=float, default=7.0, help="latest random kill after a launch, seconds")
     sub.add_parser("nan", help="a NaN on one of two DDP ranks")
     args = parser.parse_args()
     return kills(args) if args.mode == "kills" else nan(args)

@@ -280,7 +280,11 @@ for _net in ("g", "d", "d_left_eye", "d_right_eye", "d_mouth", "identity"):
 
 SCHEMA: dict[str, Any] = {
     "name": Field(str, REQUIRED, "experiment name; outputs go to experiments/<name>"),
-    "model_type": Field(Literal["GFPGANModel"], "GFPGANModel", "the one training procedure (gfpgan/train.py)"),
+    "model_type": Field(
+        Literal["GFPGANModel", "StyleGAN2Model"],
+        "GFPGANModel",
+        "training procedure: GFPGANModel (gfpgan/train.py) or StyleGAN2Model (the prior, gfpgan/train_stylegan2.py)",
+    ),
     "num_gpu": Field(int | Literal["auto"], "auto", "0 = CPU; auto = every visible CUDA device (1 per process)"),
     "manual_seed": Field(int, 0, "seed of Python/numpy/torch RNGs and of the data degradations"),
     "num_threads": Field(
@@ -302,6 +306,10 @@ SCHEMA: dict[str, Any] = {
         {
             **_path_fields,
             "resume_state": Field(str | None, None, "a training_states/<iter>.state file to resume from"),
+            "pretrain_model_g": Field(
+                str | None, None, "older BasicSR name of pretrain_network_g (used when that is ~)"
+            ),
+            "strict_load": Field(bool | None, None, "older BasicSR name of strict_load_g (used when that is ~)"),
             "ignore_resume_networks": Field(
                 list[str],
                 [],
@@ -364,6 +372,16 @@ SCHEMA: dict[str, Any] = {
                 bool, False, "drop perceptual/identity losses whose pretrained weights are absent (quickstart)"
             ),
             "ema_on_cpu": Field(bool, False, "keep net_g_ema on the CPU (saves GPU memory)"),
+            # StyleGAN2Model (the prior): BasicSR's StyleGAN2 option names
+            "path_reg_weight": Field(float, 2.0, "StyleGAN2Model: path-length regularisation weight (0 = off)"),
+            "path_batch_shrink": Field(int, 2, "StyleGAN2Model: the path-length batch is batch // this"),
+            "net_g_reg_every": Field(int, 4, "StyleGAN2Model: path-length regularisation every this many iterations"),
+            "mixing_prob": Field(float, 0.9, "StyleGAN2Model: probability of style mixing (two latents) per batch"),
+            "g_lr_scaling": Field(
+                Literal["official", "stylegan2"],
+                "official",
+                "StyleGAN2Model: G's lazy-regularisation scaling, as d_lr_scaling for D (official: betas only)",
+            ),
         },
         "training schedule, losses and speed switches (required in training files; absent in test files)",
     ),
@@ -373,6 +391,10 @@ SCHEMA: dict[str, Any] = {
             "save_img": Field(bool, False, "save restored validation / test images"),
             "suffix": Field(str | None, None, "suffix of saved image names"),
             "pbar": Field(bool, False, "progress bar during validation"),
+            "num_val_samples": Field(int, 16, "StyleGAN2Model: samples in the grid from fixed latents"),
+            "num_fid_samples": Field(
+                int, 1000, "StyleGAN2Model: generated samples scored by val.metrics (e.g. fid against a stats file)"
+            ),
             "num_log_images": Field(
                 int, 4, "faces in the validation picture (degraded | restored | GT), visualization/ and tensorboard"
             ),
@@ -806,6 +828,13 @@ def _cross_checks(opts: dict, report: Report) -> None:
     train = opts["train"]
     if "train" not in opts["datasets"]:
         raise OptionError("datasets.train: a training dataset block is required.")
+    path = opts["path"]
+    if path["pretrain_model_g"] and not path["pretrain_network_g"]:  # older BasicSR files
+        path["pretrain_network_g"] = path["pretrain_model_g"]
+    if path["strict_load"] is not None and path["strict_load_g"] is None:
+        path["strict_load_g"] = path["strict_load"]
+    if opts["model_type"] == "StyleGAN2Model":
+        _stylegan2_checks(opts)
     components = [opts[f"network_d_{c}"] for c in ("left_eye", "right_eye", "mouth")]
     if any(components) and not all(components):
         raise OptionError(
@@ -853,6 +882,29 @@ def _cross_checks(opts: dict, report: Report) -> None:
     if opts["dist_params"]["timeout_minutes"] <= 0:
         raise OptionError(f"dist_params.timeout_minutes: must be > 0, got {opts['dist_params']['timeout_minutes']}.")
     _check_sizes(opts)
+
+
+def _stylegan2_checks(opts: dict) -> None:
+    """What the prior's procedure needs: a discriminator with its optimizer and GAN loss, sane regularisation."""
+    train = opts["train"]
+    for key, what in (
+        ("network_d", "a discriminator"),
+        ("train.optim_d", "a D optimizer"),
+        ("train.gan_opt", "a GAN loss"),
+    ):
+        section, _, name = key.rpartition(".")
+        if (opts[section][name] if section else opts[name]) is None:
+            raise OptionError(f"{key}: model_type StyleGAN2Model needs {what}.")
+    for key in ("network_d_left_eye", "network_identity", "network_d_right_eye", "network_d_mouth"):
+        if opts[key] is not None:
+            raise OptionError(f"{key}: not used by model_type StyleGAN2Model; remove it.")
+    if not 0.0 <= train["mixing_prob"] <= 1.0:
+        raise OptionError(f"train.mixing_prob: must be in [0, 1], got {train['mixing_prob']}.")
+    for key, minimum in (("path_batch_shrink", 1), ("net_g_reg_every", 0)):
+        if train[key] < minimum:
+            raise OptionError(f"train.{key}: must be >= {minimum}, got {train[key]}.")
+    if opts["val"] is not None and opts["val"]["num_val_samples"] < 1:
+        raise OptionError(f"val.num_val_samples: must be >= 1, got {opts['val']['num_val_samples']}.")
 
 
 def _check_sizes(opts: dict) -> None:

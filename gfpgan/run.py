@@ -42,6 +42,7 @@ logger = logging.getLogger("gfpgan")
 __all__ = [
     "LogWindow",
     "ProgressBar",
+    "TrainingStopped",
     "Run",
     "build_dataset",
     "build_network",
@@ -53,6 +54,7 @@ __all__ = [
     "seed_everything",
     "set_rng_state",
     "start_run",
+    "update_ema",
 ]
 
 
@@ -377,3 +379,18 @@ class ProgressBar:
             self._redirect.__exit__(None, None, None)
             self.bar.close()
             self.bar = None
+
+
+class TrainingStopped(RuntimeError):
+    """Training cannot go on (e.g. non-finite losses in a row); the message says what was kept and what to do."""
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * net for parameters (the reference's formula); buffers are copied."""
+    ema_params = [p for p in ema.parameters()]
+    params = [p.detach().to(p_ema.device) for p, p_ema in zip(net.parameters(), ema_params)]
+    torch._foreach_mul_(ema_params, decay)
+    torch._foreach_add_(ema_params, params, alpha=1 - decay)
+    for b_ema, b in zip(ema.buffers(), net.buffers()):
+        b_ema.copy_(b)

@@ -44,6 +44,7 @@ from gfpgan.registry import ARCHS, LOSSES, METRICS
 from gfpgan.run import (
     LogWindow,
     ProgressBar,
+    TrainingStopped,
     build_network,
     build_train_loader,
     build_val_loaders,
@@ -52,6 +53,7 @@ from gfpgan.run import (
     save_training_state,
     seed_everything,
     start_run,
+    update_ema,
 )
 from gfpgan.utils import dist
 from gfpgan.utils.checkpoint import atomic_save
@@ -68,7 +70,9 @@ logger = logging.getLogger("gfpgan")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train GFP-GAN from a YAML option file.")
+    parser = argparse.ArgumentParser(
+        description="Train GFP-GAN (model_type: GFPGANModel) or its StyleGAN2 prior (StyleGAN2Model) from a YAML file."
+    )
     parser.add_argument("-opt", "--opt", required=True, help="path to the option YAML file")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none", help="job launcher")
     parser.add_argument("--auto_resume", "--auto-resume", action="store_true", help="resume from the newest state")
@@ -114,7 +118,10 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         kind = "full decode" if args.check_data else "pre-flight"
         print(f"{args.opt}: data check ({kind}): {summary}", file=sys.stderr)
         return 2 if problems else 0
-    train(opts, launcher=args.launcher, auto_resume=args.auto_resume, argv=argv)
+    procedure = train
+    if opts.model_type == "StyleGAN2Model":  # the prior's own loop (gfpgan/train_stylegan2.py)
+        from gfpgan.train_stylegan2 import train as procedure
+    procedure(opts, launcher=args.launcher, auto_resume=args.auto_resume, argv=argv)
     return 0
 
 
@@ -292,17 +299,6 @@ def discriminator_step(nets: Nets, s: Step, output: torch.Tensor, gt: torch.Tens
             s.scaler.step(s.optimizers[f"net_d_{part}"])
     s.scaler.update()
     return log, finite and all(part_ok)
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, net: nn.Module, decay: float) -> None:
-    """ema = decay * ema + (1 - decay) * net for parameters (the reference's formula); buffers are copied."""
-    ema_params = [p for p in ema.parameters()]
-    params = [p.detach().to(p_ema.device) for p, p_ema in zip(net.parameters(), ema_params)]
-    torch._foreach_mul_(ema_params, decay)
-    torch._foreach_add_(ema_params, params, alpha=1 - decay)
-    for b_ema, b in zip(ema.buffers(), net.buffers()):
-        b_ema.copy_(b)
 
 
 # ======================================================================================================================
@@ -655,10 +651,6 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
         dist.barrier()
         torch.distributed.destroy_process_group()
     return {"iter": it, "exp": exp, "validation": last_val}
-
-
-class TrainingStopped(RuntimeError):
-    """Training cannot go on (e.g. non-finite losses in a row); the message says what was kept and what to do."""
 
 
 def _nonfinite_report(rank: int, log: dict[str, torch.Tensor], batch: dict, output: torch.Tensor) -> str:

@@ -7,6 +7,7 @@ from gfpgan.data import (  # noqa: F401
     check,
     components,
     degradations,
+    ffhq,
     ffhq_degradation,
     image_io,
     paired,

@@ -2,7 +2,7 @@
 
 from gfpgan.losses import component, gan, identity, perceptual, pixel, pyramid
 from gfpgan.losses.component import component_feature_loss, component_style_loss, roi_align_boxes, roi_crops
-from gfpgan.losses.gan import GANLoss, gan_d_loss, gan_g_loss, r1_penalty
+from gfpgan.losses.gan import GANLoss, gan_d_loss, gan_g_loss, path_length_penalty, r1_penalty
 from gfpgan.losses.identity import gray_resize_for_identity, identity_loss
 from gfpgan.losses.perceptual import PerceptualLoss, gram_matrix
 from gfpgan.losses.pixel import CharbonnierLoss, L1Loss, MSELoss, WeightedTVLoss
@@ -30,6 +30,7 @@ __all__ = [
     "pixel",
     "pyramid",
     "pyramid_l1",
+    "path_length_penalty",
     "r1_penalty",
     "roi_align_boxes",
     "roi_crops",

@@ -16,6 +16,7 @@ hinge          mean(relu(1 - x)) / mean(relu(1 + x))         -mean(x)
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -24,7 +25,7 @@ from torch import nn
 
 from gfpgan.registry import LOSSES
 
-__all__ = ["GAN_TYPES", "GANLoss", "gan_d_loss", "gan_g_loss", "r1_penalty"]
+__all__ = ["GAN_TYPES", "GANLoss", "gan_d_loss", "gan_g_loss", "path_length_penalty", "r1_penalty"]
 
 GANType = Literal["vanilla", "lsgan", "wgan", "wgan_softplus", "hinge"]
 GAN_TYPES: tuple[str, ...] = ("vanilla", "lsgan", "wgan", "wgan_softplus", "hinge")
@@ -123,3 +124,27 @@ def r1_penalty(real_pred: torch.Tensor, real_img: torch.Tensor) -> torch.Tensor:
     """
     (grad,) = torch.autograd.grad(outputs=real_pred.sum(), inputs=real_img, create_graph=True)
     return grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+
+
+def path_length_penalty(
+    fake_img: torch.Tensor, latents: torch.Tensor, mean_path_length: float | torch.Tensor, decay: float = 0.01
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """StyleGAN2's path-length regulariser (Karras et al. 2020, eq. 4), as BasicSR's ``g_path_regularize``.
+
+    With y ~ N(0, I) / sqrt(H*W) (drawn here from the global torch RNG, like the reference), the path length of each
+    sample is ``|| d(sum(g(w) * y)) / dw ||`` averaged over the W+ layers; the moving mean is
+    ``a <- a + decay * (mean(lengths) - a)`` and the penalty ``mean((lengths - a)^2)``.
+
+    Args:
+        fake_img: (N,3,H,W) images generated from ``latents`` (graph kept).
+        latents: (N, num_latent, F) W+ latents with requires_grad (``return_latents=True``).
+        mean_path_length: the moving mean ``a`` so far (0 at the start).
+    Returns:
+        (penalty scalar with graph, mean path length of this batch (detached), new moving mean (detached)).
+    """
+    noise = torch.randn_like(fake_img) / math.sqrt(fake_img.shape[2] * fake_img.shape[3])
+    (grad,) = torch.autograd.grad(outputs=(fake_img * noise).sum(), inputs=latents, create_graph=True)
+    path_lengths = torch.sqrt(grad.pow(2).sum(2).mean(1))
+    path_mean = mean_path_length + decay * (path_lengths.mean() - mean_path_length)
+    penalty = (path_lengths - path_mean).pow(2).mean()
+    return penalty, path_lengths.detach().mean(), path_mean.detach()

@@ -1,6 +1,7 @@
 """GFP-GAN benchmarks: training iteration, generator inference, data loading and metrics; ours vs the reference.
 
     python benchmarks/benchmark.py train   --out-size 128 --batch 1 --variants float32 float32+cl bfloat16+cl
+    python benchmarks/benchmark.py stylegan2 --out-size 256 --batch 2 --variants float32    # the prior's iteration
     python benchmarks/benchmark.py infer   --out-size 512 --batch 1 16 --faces 1 4
     python benchmarks/benchmark.py data    --samples 32
     python benchmarks/benchmark.py metrics --out-size 512 --images 4
@@ -103,6 +104,27 @@ def mode_train(args) -> list[dict]:
     return rows
 
 
+def mode_stylegan2(args) -> list[dict]:
+    """One StyleGAN2 iteration (D + G + EMA), ours against BasicSR's StyleGAN2Model, with and without the lazy
+    regularisers (iteration 16: R1 and path length; iteration 1: neither), amortised as training runs them."""
+    rows = []
+    for size in args.sizes or [args.out_size]:
+        for batch in args.batch:
+            for it, label in ((1, "no_reg"), (16, "with_r1_and_path")):
+                base = dict(out_size=size, batch=batch, channel_multiplier=args.channel_multiplier, iter=it,
+                            narrow=args.narrow, threads=args.threads, device=args.device, reg=label)  # fmt: skip
+                print(f"stylegan2 {size}px batch {batch} {label}", file=sys.stderr)
+                rows += run_pairs("stylegan2", base, args.variants, args, not args.no_reference)
+    # Path length every 4 iterations, R1 every 16: amortised = (12 * none + 3 * path only + 1 * both) / 16, with
+    # path-only approximated by "both" (an upper bound for both sides alike).
+    for row in [r for r in rows if r["reg"] == "no_reg"]:
+        twin = [r for r in rows if r["reg"] != "no_reg" and (r["side"], r["variant"], r["out_size"], r["batch"])
+                == (row["side"], row["variant"], row["out_size"], row["batch"])]  # fmt: skip
+        if twin:
+            row["amortised_median_s"] = round((12 * row["median_s"] + 4 * twin[0]["median_s"]) / 16, 4)
+    return rows
+
+
 def mode_infer(args) -> list[dict]:
     rows = []
     for size in args.sizes or [args.out_size]:
@@ -178,7 +200,7 @@ def mode_metrics(args) -> list[dict]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", choices=["train", "infer", "data", "metrics"])
+    p.add_argument("mode", nargs="?", choices=["train", "stylegan2", "infer", "data", "metrics"])
     p.add_argument("--out-size", type=int, default=None, help="face size (train 128, infer/metrics 512 by default)")
     p.add_argument("--sizes", type=int, nargs="+", help="sweep these out sizes instead of --out-size")
     p.add_argument("--batch", type=int, nargs="+", default=None, help="batch sizes (train 1; infer 1 16)")
@@ -207,7 +229,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.worker is None and args.mode is None:
         p.error("a mode is required: train, infer, data or metrics")
-    train = args.mode == "train"
+    train = args.mode in ("train", "stylegan2")
     args.out_size = args.out_size or (128 if train else 512)
     args.batch = args.batches or args.batch or ([1] if train else [1, 16])
     args.channel_multiplier = args.channel_multiplier or (1 if train else 2)
@@ -229,7 +251,9 @@ def main(argv: list[str] | None = None) -> None:
         "float32": bench.matmul_peak(torch.float32, device),
         "bfloat16": bench.matmul_peak(torch.bfloat16, device),
     }
-    rows = {"train": mode_train, "infer": mode_infer, "data": mode_data, "metrics": mode_metrics}[args.mode](args)
+    modes = {"train": mode_train, "stylegan2": mode_stylegan2, "infer": mode_infer, "data": mode_data,
+             "metrics": mode_metrics}  # fmt: skip
+    rows = modes[args.mode](args)
     result = {
         "mode": args.mode,
         "env": bench.environment(args.threads),

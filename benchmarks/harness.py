@@ -191,6 +191,41 @@ def build_ours_train(cfg: dict, device: torch.device) -> tuple[Callable[[], Any]
     return call, weights
 
 
+STYLEGAN2_OPTIONS = REPO / "options" / "train_stylegan2.yml"
+
+
+def build_ours_stylegan2(cfg: dict, device: torch.device) -> tuple[Callable[[], Any], dict]:
+    """One StyleGAN2 iteration (D step, G step, EMA) through gfpgan/train_stylegan2.py at iteration ``cfg["iter"]``
+    (16: R1 and path-length regularisation both on; 1: neither). Returns (call, state dicts for the reference)."""
+    import random
+
+    from gfpgan import train_stylegan2 as S
+    from gfpgan.options import load_options
+    from gfpgan.run import update_ema
+
+    size, cm, narrow = cfg["out_size"], cfg["channel_multiplier"], cfg["narrow"]
+    overrides = [f"network_g.out_size={size}", f"network_g.channel_multiplier={cm}", f"network_g.narrow={narrow}",
+                 f"network_d.out_size={size}", f"network_d.channel_multiplier={cm}", f"network_d.narrow={narrow}",
+                 f"train.amp.enabled={str(cfg['dtype'] != 'float32').lower()}",
+                 f"train.amp.dtype={'float16' if cfg['dtype'] == 'float16' else 'bfloat16'}",
+                 f"train.channels_last={str(cfg['channels_last']).lower()}",
+                 f"train.compile={str(cfg['compile']).lower()}"]  # fmt: skip
+    opts, _ = load_options(STYLEGAN2_OPTIONS, overrides=overrides)
+    _seed_all(0)
+    random.seed(0)
+    prior = S.build_prior(opts, device)
+    fmt = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
+    real = synthetic_batch(cfg["batch"], size, device)["gt"].contiguous(memory_format=fmt)
+    it = int(cfg["iter"])
+
+    def call() -> None:
+        S.discriminator_step(prior.g, prior.d, prior.step, real, it)
+        S.generator_step(prior.g, prior.d, prior.step, real.shape[0], it, device)
+        update_ema(prior.g_ema, prior.g, opts.train.ema_decay)
+
+    return call, {"net_g": prior.g.state_dict(), "net_d": prior.d.state_dict()}
+
+
 def build_ours_infer(cfg: dict, device: torch.device) -> tuple[Callable[[], Any], Callable[[], dict]]:
     """GFPGANv1Clean forward (no grad, fixed noise) on ``batch`` faces; returns (call, extras).
 
@@ -329,8 +364,8 @@ def worker_main(mode: str, cfg: dict) -> None:
     device = torch.device(cfg["device"])
     base = peak_memory_mib(device)
     extras = None
-    if mode == "train":
-        call, weights = build_ours_train(cfg, device)
+    if mode in ("train", "stylegan2"):
+        call, weights = (build_ours_train if mode == "train" else build_ours_stylegan2)(cfg, device)
         if cfg.get("save_weights"):
             torch.save(weights, cfg["save_weights"])
     elif mode == "infer":

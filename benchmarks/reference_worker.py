@@ -181,6 +181,55 @@ elif mode == "metric":  # the reference computation of each metric, on the image
             value["v"] = float(torch.rad2deg(torch.arccos(cos)).mean())
     else:
         raise SystemExit(f"reference worker: unknown metric {name!r}")
+elif mode == "stylegan2":  # BasicSR's StyleGAN2Model, the options of options/train_stylegan2.yml at this size
+    import random
+
+    from basicsr.models.base_model import BaseModel
+    from basicsr.models.stylegan2_model import StyleGAN2Model
+
+    original_get_optimizer = BaseModel.get_optimizer
+
+    def get_optimizer(self, optim_type, params, lr, **kwargs):  # torch 2 needs float betas
+        if "betas" in kwargs:
+            kwargs["betas"] = tuple(float(b) for b in kwargs["betas"])
+        return original_get_optimizer(self, optim_type, params, lr, **kwargs)
+
+    BaseModel.get_optimizer = get_optimizer
+    size, cm, narrow = cfg["out_size"], cfg["channel_multiplier"], cfg["narrow"]
+    opt = {
+        "is_train": True, "dist": False, "num_gpu": 1 if device.type == "cuda" else 0, "rank": 0, "world_size": 1,
+        "network_g": {"type": "StyleGAN2Generator", "out_size": size, "num_style_feat": 512, "num_mlp": 8,
+                      "channel_multiplier": cm, "resample_kernel": [1, 3, 3, 1], "lr_mlp": 0.01, "narrow": narrow},
+        "network_d": {"type": "StyleGAN2Discriminator", "out_size": size, "channel_multiplier": cm,
+                      "resample_kernel": [1, 3, 3, 1], "narrow": narrow},
+        "path": {"pretrain_network_g": None, "pretrain_network_d": None},
+        "val": {},
+        "train": {
+            "optim_g": {"type": "Adam", "lr": 2e-3}, "optim_d": {"type": "Adam", "lr": 2e-3},
+            "scheduler": {"type": "MultiStepLR", "milestones": [600000], "gamma": 0.5},
+            "total_iter": 800000, "warmup_iter": -1,
+            "gan_opt": {"type": "GANLoss", "gan_type": "wgan_softplus", "loss_weight": 1.0},
+            "r1_reg_weight": 10, "path_batch_shrink": 2, "path_reg_weight": 2, "net_g_reg_every": 4,
+            "net_d_reg_every": 16, "mixing_prob": 0.9,
+        },
+    }  # fmt: skip
+    model = StyleGAN2Model(opt)
+    if weights is not None:
+        for key, net in (("net_g", model.net_g), ("net_d", model.net_d)):
+            try:
+                net.load_state_dict(weights[key], strict=True)
+                loaded.append(key)
+            except Exception as e:
+                print(f"weights {key}: not loaded ({type(e).__name__})", file=sys.stderr)
+        model.net_g_ema.load_state_dict(model.net_g.state_dict())
+    _, gt = batch(cfg["batch"], size)
+    it = int(cfg["iter"])
+    random.seed(0)
+
+    def call():
+        model.feed_data({"gt": gt.clone()})
+        model.optimize_parameters(it)
+
 else:
     import basicsr.archs.vgg_arch as vgg_arch
     import torchvision.models as tvm

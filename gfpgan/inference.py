@@ -364,6 +364,24 @@ def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+def _background_upsampler(
+    bg_upsampler: object, device: torch.device, tile: int
+) -> Callable[[np.ndarray, float], np.ndarray] | None:
+    """The ``callable(img_bgr, outscale) -> img_bgr`` FaceRestorer calls, from what it was given (see its docstring)."""
+    if bg_upsampler is None or callable(bg_upsampler):
+        return bg_upsampler
+    if hasattr(bg_upsampler, "enhance"):  # the official RealESRGANer returns (image, mode)
+        return lambda img, outscale: bg_upsampler.enhance(img, outscale=outscale)[0]
+    if isinstance(bg_upsampler, (str, os.PathLike)):
+        from gfpgan.upsample import BackgroundUpsampler  # imported here: gfpgan.upsample imports this module
+
+        return BackgroundUpsampler(bg_upsampler, tile=tile, tile_pad=10, pre_pad=0, device=device)
+    raise TypeError(
+        f"bg_upsampler must be None, a callable(img, outscale), an object with enhance(img, outscale=...) or a "
+        f"Real-ESRGAN model name / weights file, got {type(bg_upsampler).__name__}."
+    )
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # The restorer
 
@@ -385,8 +403,12 @@ class FaceRestorer:
         dtype: generator dtype (float32, bfloat16, float16 or their names). Detection and parsing stay float32.
         version: "1" | "1.2" | "1.3" | "1.4": official weights located by ``gfpgan.utils.weights.get_weights_path``
             (GFPGANv1 / GFPGANCleanv1-NoCE-C2 / GFPGANv1.3 / GFPGANv1.4).
-        bg_upsampler: optional ``callable(img_bgr, outscale) -> img_bgr`` for the background (e.g. a Real-ESRGAN
-            wrapper); the result is resized to exactly ``upscale`` x the input with Lanczos. None: Lanczos only.
+        bg_upsampler: the background upsampler: a ``callable(img_bgr, outscale) -> img_bgr`` (e.g.
+            ``gfpgan.upsample.BackgroundUpsampler``), an object with the official ``enhance(img, outscale=...)``
+            (``realesrgan.RealESRGANer``), or a Real-ESRGAN model name / weights file for BackgroundUpsampler
+            ("realesrgan" = RealESRGAN_x2plus, as the official CLI; tile ``bg_tile``, tile_pad 10, pre_pad 0, on
+            ``device``). The result is resized to exactly ``upscale`` x the input with Lanczos. None: Lanczos only.
+        bg_tile: tile size when ``bg_upsampler`` is a name or a file (0 = whole image; the official CLI uses 400).
         seed: deterministic noise: every face gets the same noise maps drawn from ``torch.Generator().manual_seed
             (seed)``, so results do not depend on batching or call order. None: fresh random noise on every call
             (the official, stochastic behaviour).
@@ -412,7 +434,8 @@ class FaceRestorer:
         device: str | torch.device = "auto",
         dtype: torch.dtype | str = torch.float32,
         version: str | None = None,
-        bg_upsampler: Callable[[np.ndarray, float], np.ndarray] | None = None,
+        bg_upsampler: Callable[[np.ndarray, float], np.ndarray] | str | os.PathLike | None = None,
+        bg_tile: int = 400,
         seed: int | None = 0,
         use_parse: bool = True,
         batch_size: int | None = None,
@@ -434,7 +457,7 @@ class FaceRestorer:
         if batch_size is None:
             batch_size = 4 if self.device.type == "cuda" else 1
         self.dtype = _resolve_dtype(dtype)
-        self.bg_upsampler = bg_upsampler
+        self.bg_upsampler = _background_upsampler(bg_upsampler, self.device, bg_tile)
         self.seed = seed
         self.use_parse = use_parse
         self.batch_size = batch_size

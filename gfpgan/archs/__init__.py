@@ -12,6 +12,7 @@ from gfpgan.archs import (  # noqa: F401  (registration)
     gfpgan,
     ops,
     parsenet,
+    realesrgan,
     retinaface,
     stylegan2,
     stylegan2_bilinear,

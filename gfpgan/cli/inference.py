@@ -41,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", required=True, help="an image file or a folder of images")
     p.add_argument("-o", "--output", default="results", help="output folder")
     weights = p.add_mutually_exclusive_group()
-    weights.add_argument("--model-path", help="generator checkpoint (.pth: params_ema, params or a raw state dict)")
+    weights.add_argument(
+        "--model-path",
+        help="generator checkpoint (.pth: params_ema, params or a raw state dict); its face size (512, or 1024 for a "
+        "model trained with options/train_gfpgan_1024.yml) and arch are read from the weights: faces are aligned to "
+        "that size and pasted back at --upscale",
+    )
     weights.add_argument(
         "-v", "--version", choices=["1", "1.2", "1.3", "1.4"], default=None, help="official weights (default: 1.3)"
     )
@@ -68,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parse-model-path", default=None, help="ParseNet weights (default: weights registry)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster on CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the generator (slow start, fastest per face)")
+    p.add_argument(
+        "--bg_upsampler",
+        "--bg-upsampler",
+        default="auto",
+        help="background upsampler: realesrgan (RealESRGAN_x2plus, as the official script), another Real-ESRGAN "
+        "model (RealESRGAN_x4plus, realesr-general-x4v3, realesr-animevideov3), a Real-ESRGAN weights file, or none "
+        "(Lanczos). auto: realesrgan on a GPU when its weights can be found or downloaded, none on the CPU (slow "
+        "there: about 95 s of CPU time per input megapixel for realesrgan, 30 s for realesr-general-x4v3)",
+    )
+    p.add_argument(
+        "--bg_tile", "--bg-tile", type=int, default=400, help="tile size of the background upsampler; 0 = whole image"
+    )
     return p
 
 
@@ -135,6 +152,27 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         logger.error("--batch-size must be >= 1, got %d.", args.batch_size)
         return 2
+    bg_upsampler = None
+    if not args.aligned and args.bg_upsampler != "none":
+        from gfpgan.inference import resolve_device
+        from gfpgan.upsample import BackgroundUpsampler
+
+        auto = args.bg_upsampler == "auto"
+        on_cpu = resolve_device(args.device).type == "cpu"
+        if not (auto and on_cpu):  # the official script does not upsample the background on the CPU either
+            name = "realesrgan" if auto else args.bg_upsampler
+            try:
+                bg_upsampler = BackgroundUpsampler(name, tile=args.bg_tile, tile_pad=10, pre_pad=0, device=args.device)
+            except WeightsNotFoundError as e:
+                if not auto:
+                    logger.error("cannot load the background upsampler: %s", e)
+                    return 2
+                logger.warning("no Real-ESRGAN background (%s); the background is upscaled with Lanczos.", e)
+            except (ValueError, OSError, RuntimeError) as e:
+                logger.error("cannot load the background upsampler %s: %s", name, e)
+                return 2
+            if bg_upsampler is not None and on_cpu:
+                logger.warning("%r on the CPU is slow; --bg_upsampler none upscales with Lanczos.", bg_upsampler)
     try:
         restorer = FaceRestorer(
             model_path=args.model_path,
@@ -151,6 +189,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             parse_model_path=args.parse_model_path,
             channels_last=args.channels_last,
             compile=args.compile,
+            bg_upsampler=bg_upsampler,
         )
     except (WeightsNotFoundError, ValueError, OSError, RuntimeError) as e:  # RuntimeError: CheckpointError
         logger.error("cannot load the generator: %s", e)

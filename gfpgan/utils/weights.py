@@ -95,6 +95,7 @@ class WeightFile:
 
 _GH = "https://github.com/TencentARC/GFPGAN/releases/download"
 _TORCH = "https://download.pytorch.org/models"
+_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 # Checksums. Full sha256: only the two LPIPS files (tests/unit/test_metrics_lpips_deg.py compares them with the files
 # bundled in the lpips package when that is installed). sha256 prefixes: the 8 hex digits the publishers put in the
 # file names, following torch.hub's ``filename-<sha256 prefix>.ext`` convention (see the docstring of
@@ -105,6 +106,9 @@ _TORCH = "https://download.pytorch.org/models"
 #   GFPGANv1.pth, GFPGANCleanv1-NoCE-C2.pth, GFPGANv1.3.pth, GFPGANv1.4.pth,
 #   StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth, arcface_resnet18.pth, FFHQ_eye_mouth_landmarks_512.pth
 #   (TencentARC/GFPGAN releases), detection_Resnet50_Final.pth, parsing_parsenet.pth (xinntao/facexlib releases).
+# Nor for the 4 Real-ESRGAN background upsamplers (xinntao/Real-ESRGAN releases, read by gfpgan/upsample.py; their
+# names carry no hash): RealESRGAN_x4plus.pth, RealESRGAN_x2plus.pth (RRDBNet, key params_ema),
+# realesr-general-x4v3.pth, realesr-animevideov3.pth (SRVGGNetCompact, key params).
 # Never fill in a hash that was not published or measured on the official file.
 KNOWN_WEIGHTS: dict[str, WeightFile] = {
     w.filename.rsplit(".", 1)[0]: w
@@ -186,6 +190,30 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
             "https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
             None,
             "facexlib ParseNet face parsing",
+        ),
+        WeightFile(
+            "RealESRGAN_x4plus.pth",
+            f"{_ESRGAN}/v0.1.0/RealESRGAN_x4plus.pth",
+            None,
+            "Real-ESRGAN x4 (RRDBNet, 23 blocks)",
+        ),
+        WeightFile(
+            "RealESRGAN_x2plus.pth",
+            f"{_ESRGAN}/v0.2.1/RealESRGAN_x2plus.pth",
+            None,
+            "Real-ESRGAN x2 (RRDBNet, 23 blocks): the --bg_upsampler realesrgan background",
+        ),
+        WeightFile(
+            "realesr-general-x4v3.pth",
+            f"{_ESRGAN}/v0.2.5.0/realesr-general-x4v3.pth",
+            None,
+            "Real-ESRGAN general x4 v3 (SRVGGNetCompact, 32 convs)",
+        ),
+        WeightFile(
+            "realesr-animevideov3.pth",
+            f"{_ESRGAN}/v0.2.5.0/realesr-animevideov3.pth",
+            None,
+            "Real-ESRGAN anime video x4 v3 (SRVGGNetCompact, 16 convs)",
         ),
     ]
 }

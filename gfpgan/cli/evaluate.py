@@ -71,6 +71,14 @@ def metric_specs(args: argparse.Namespace) -> dict[str, dict]:
             "batch_size": args.batch_size,
         },
         "deg": {"type": "deg", "weights": args.arcface_weights, "skip_below_deg": args.deg_skip_below},
+        "kid": {
+            "type": "kid",
+            "ref_dir": args.fid_ref,
+            "weights": args.fid_inception_weights,
+            "batch_size": args.batch_size,
+            "subsets": args.kid_subsets,
+            "subset_size": args.kid_subset_size,
+        },
     }
 
 
@@ -105,7 +113,9 @@ def add_metric_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fid-inception-weights", help="pt_inception-2015-12-05-6726825d.pth (offline)")
     p.add_argument("--arcface-weights", help="arcface_resnet18.pth (offline)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--batch-size", type=int, default=16, help="FID Inception batch size")
+    p.add_argument("--batch-size", type=int, default=16, help="FID/KID Inception batch size")
+    p.add_argument("--kid-subsets", type=int, default=100, help="KID: number of random subsets (torch-fidelity's)")
+    p.add_argument("--kid-subset-size", type=int, default=1000, help="KID: subset size (clipped to the set size)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--metrics",
         nargs="+",
-        choices=TABLE_ORDER,
+        choices=(*TABLE_ORDER, "kid"),
         help="default: all that the inputs allow and that can run here (the others are listed as skipped)",
     )
     p.add_argument("--suffix", default="", help="suffix of restored file stems to ignore when pairing")
@@ -147,6 +157,8 @@ def _main(args: argparse.Namespace) -> int:
         raise OptionError(f"{', '.join(full_reference)} need --gt (no-reference metrics: niqe, fid).")
     if args.gt is None and "fid" in names and not (args.fid_stats or args.fid_ref):
         raise OptionError("FID without --gt needs --fid-stats FILE or --fid-ref DIR.")
+    if args.gt is None and "kid" in names and not args.fid_ref:
+        raise OptionError("KID without --gt needs --fid-ref DIR (the reference folder).")
 
     pairs = pair_files(args.restored, args.gt, args.suffix)
     if chosen:

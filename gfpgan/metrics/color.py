@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ["rgb_to_gray", "rgb_to_y", "rgb_to_y_pt"]
+__all__ = ["rgb_to_gray", "rgb_to_gray_opencv_float32", "rgb_to_y", "rgb_to_y_float32", "rgb_to_y_pt"]
 
 # MATLAB rgb2ycbcr (ITU-R BT.601, studio swing): Y = 16 + (65.481 R + 128.553 G + 24.966 B) with R,G,B in [0,1].
 _Y_COEFFS = np.array([65.481, 128.553, 24.966])
@@ -20,6 +20,33 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an (H,W,3) RGB image, got shape {img.shape}")
     # cv2.transform: one pass, double precision, y = c_r*R + c_g*G + c_b*B + 16.
     return cv2.transform(img.astype(np.float64), np.append(_Y_COEFFS / 255.0, 16.0)[None])
+
+
+def rgb_to_y_float32(img: np.ndarray) -> np.ndarray:
+    """(H,W,3) RGB in [0,255] -> (H,W) float32 Y of ``rgb2ycbcr`` computed the way BasicSR's ``to_y_channel`` does.
+
+    The image is scaled to [0,1] in float32, the weighted sum and offset are taken in float64 on those float32
+    values, and the result goes back to [0,255] through float32 (``/255`` then ``*255``). Each step rounds, so the
+    values can differ from :func:`rgb_to_y` in the last float32 bits, which decides a few roundings to integers.
+    """
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H,W,3) RGB image, got shape {img.shape}")
+    unit = img.astype(np.float32) / np.float32(255.0)
+    y = unit[..., ::-1].astype(np.float64) @ _Y_COEFFS[::-1] + 16.0  # summed B, G, R as BasicSR (BGR input) does
+    return (y / 255.0).astype(np.float32) * np.float32(255.0)
+
+
+def rgb_to_gray_opencv_float32(img: np.ndarray) -> np.ndarray:
+    """(H,W,3) RGB in [0,255] -> (H,W) float32 gray with OpenCV's weights 0.299/0.587/0.114 (not MATLAB's), computed
+    on [0,1] float32 values and scaled back to [0,255] (BasicSR's ``convert_to='gray'``).
+
+    OpenCV converts the BGR-ordered copy: its float32 sum runs in channel order, so ``COLOR_RGB2GRAY`` on the RGB
+    array rounds differently (about one pixel in a thousand lands on another integer).
+    """
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H,W,3) RGB image, got shape {img.shape}")
+    bgr = img[..., ::-1].astype(np.float32) / np.float32(255.0)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) * np.float32(255.0)
 
 
 def rgb_to_gray(img: np.ndarray) -> np.ndarray:

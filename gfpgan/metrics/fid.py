@@ -7,12 +7,19 @@ Protocol: RGB images in [0,1], bilinear resize to 299x299 (align_corners False, 
 exactly the keys and shapes of ``pt_inception-2015-12-05-6726825d.pth`` minus the unused 1008-way ``fc``.
 Reference statistics: a ``.npz`` with ``mu``/``sigma`` (ours, pytorch-fid) or BasicSR's ``inception_FFHQ_512.pth``
 (``{"mean", "cov"}``, 50,000 FFHQ images). GFPGAN-era papers compare against the FFHQ statistics, not the GT set.
+Or a folder of images (``ref_dir``): its statistics are computed once and cached under
+``$GFPGAN_CACHE_DIR/metrics/`` (default ``~/.cache/gfpgan``), keyed by the folder's image names, sizes and
+modification times, the sha256 of the Inception weights and this input protocol; any change to a file is a miss.
+The protocol names the reference: the file, or the folder with its content hash and number of images.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -24,21 +31,30 @@ from torch import nn
 
 from gfpgan.metrics.base import Metric, image_to_tensor, quantize_like_png
 from gfpgan.registry import METRICS
-from gfpgan.utils.state_dict import safe_load
-from gfpgan.utils.weights import get_weights_path
+from gfpgan.utils.checkpoint import atomic_save
+from gfpgan.utils.state_dict import CheckpointError, safe_load
+from gfpgan.utils.weights import cache_dir, get_weights_path, sha256sum
 
 __all__ = [
     "FID",
     "FIDInceptionV3",
+    "FolderReference",
+    "InceptionSetMetric",
+    "folder_digest",
+    "folder_reference",
     "frechet_distance",
     "inception_features",
     "load_fid_inception",
     "load_fid_stats",
+    "reference_cache_file",
     "save_fid_stats",
     "statistics",
+    "stats_file_num_images",
+    "weights_digest",
 ]
 
 INCEPTION_WEIGHTS = "pt_inception-2015-12-05-6726825d"
+logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -300,16 +316,21 @@ def load_fid_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(stats["mean"], dtype=np.float64), np.asarray(stats["cov"], dtype=np.float64)
 
 
+FEATURE_PROTOCOL = "pt_inception-2015-12-05 pool3 2048-d; RGB [0,1] -> bilinear 299 (align_corners False) -> [-1,1]"
+
+
 def save_fid_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, num_images: int, source: str) -> None:
     """Write ``.npz`` statistics (mu, sigma, num_images, source, protocol)."""
-    np.savez(
-        path,
-        mu=mu,
-        sigma=sigma,
-        num_images=num_images,
-        source=source,
-        protocol="pt_inception-2015-12-05 pool3 2048-d; RGB [0,1] -> bilinear 299 (align_corners False) -> [-1,1]",
-    )
+    np.savez(path, mu=mu, sigma=sigma, num_images=num_images, source=source, protocol=FEATURE_PROTOCOL)
+
+
+def stats_file_num_images(path: str | os.PathLike) -> int | None:
+    """The number of images behind a statistics file when it says (our ``.npz``), else None (BasicSR's ``.pth``
+    does not; its ``inception_FFHQ_512.pth`` is documented as 50,000 FFHQ images)."""
+    if Path(path).suffix != ".npz":
+        return None
+    with np.load(path) as data:
+        return int(data["num_images"]) if "num_images" in data.files else None
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
@@ -337,37 +358,147 @@ def iter_folder(folder: str | os.PathLike, limit: int | None = None) -> Iterator
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Metric object
+# Reference folders: features or statistics cached by folder content
+
+REFERENCE_CACHE_VERSION = 1
+_weights_digests: dict[tuple[str, int, int], str] = {}
 
 
-@METRICS.register("fid")
-class FID(Metric):
-    """Set-level FID of the restored images against reference statistics (lower is better).
+def folder_digest(folder: str | os.PathLike) -> tuple[str, int]:
+    """(sha256, number of images) of an image folder's content as the file system describes it: the sorted image
+    file names (those :func:`image_files` reads) with their sizes and modification times in ns. Any added, removed,
+    renamed, rewritten or touched image gives another digest; the pixels themselves are not read."""
+    files = image_files(folder)
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest(), len(files)
 
-    Reference: ``stats`` (.npz or BasicSR .pth), else ``ref_dir`` (a folder, statistics computed here), else the
-    ground-truth images passed to ``update``. Images (H,W,3) uint8 RGB. ``per_image`` is empty.
+
+def weights_digest(path: str | os.PathLike) -> str:
+    """sha256 of a weights file, computed once per process for a given (path, size, mtime)."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _weights_digests:
+        _weights_digests[key] = sha256sum(path)
+    return _weights_digests[key]
+
+
+@dataclass(frozen=True)
+class FolderReference:
+    """What a folder-based reference was computed from: the folder, its :func:`folder_digest`, the number of
+    images, the cache file, and whether the value came from it."""
+
+    folder: str
+    sha256: str
+    num_images: int
+    cache_file: Path | None
+    from_cache: bool
+
+    def describe(self) -> str:
+        return f"folder {self.folder} (content sha256 {self.sha256[:16]}, {self.num_images} images)"
+
+
+def reference_cache_file(kind: Literal["stats", "features"], folder_sha256: str, inception_sha256: str) -> Path:
+    """``<cache dir>/metrics/inception_<kind>_<key>.pth``; the key hashes the folder digest, the Inception weights'
+    sha256, the input protocol (:data:`FEATURE_PROTOCOL`) and the cache format version."""
+    key = f"{kind}|{folder_sha256}|{inception_sha256}|{FEATURE_PROTOCOL}|v{REFERENCE_CACHE_VERSION}"
+    return cache_dir() / "metrics" / f"inception_{kind}_{hashlib.sha256(key.encode()).hexdigest()[:32]}.pth"
+
+
+def folder_reference(
+    folder: str | os.PathLike,
+    kind: Literal["stats", "features"],
+    model: nn.Module,
+    inception_sha256: str,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    use_cache: bool = True,
+) -> tuple[dict[str, np.ndarray], FolderReference]:
+    """Inception statistics (``{"mu", "sigma"}``) or features (``{"features"}`` (N,2048)) of an image folder, float64.
+
+    With ``use_cache`` they are read from :func:`reference_cache_file` when present (the project's weights-only
+    loader), else computed and written there atomically; a cache file that cannot be read is recomputed. Nothing is
+    written when the folder changed while it was read. Features are stored as float32, which is lossless (the
+    network computes in float32). ``inception_sha256`` identifies the weights of ``model`` (:func:`weights_digest`).
+    """
+    folder_sha256, count = folder_digest(folder)
+    cache_file = reference_cache_file(kind, folder_sha256, inception_sha256) if use_cache else None
+    names = ("mu", "sigma") if kind == "stats" else ("features",)
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cached = safe_load(cache_file)
+        except CheckpointError as e:  # unreadable: recomputed and overwritten below
+            logger.warning("%s: unreadable reference cache (%s); recomputing it.", cache_file, e)
+            cached = None
+        if (
+            isinstance(cached, dict)
+            and cached.get("folder_sha256") == folder_sha256
+            and cached.get("inception_sha256") == inception_sha256
+            and all(isinstance(cached.get(k), torch.Tensor) for k in names)
+        ):
+            arrays = {k: cached[k].numpy().astype(np.float64) for k in names}
+            return arrays, FolderReference(str(folder), folder_sha256, count, cache_file, True)
+    features = inception_features(iter_folder(folder), model, batch_size, device)
+    if kind == "stats":
+        mu, sigma = statistics(features)
+        arrays = {"mu": mu, "sigma": sigma}
+        stored = {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma)}
+    else:
+        arrays = {"features": features}
+        stored = {"features": torch.from_numpy(features.astype(np.float32))}
+    if cache_file is not None:
+        if folder_digest(folder)[0] != folder_sha256:
+            logger.warning("%s changed while it was read; its Inception %s are not cached.", folder, kind)
+        else:
+            entry = {
+                **stored,
+                "folder": str(folder),
+                "folder_sha256": folder_sha256,
+                "num_images": count,
+                "inception_sha256": inception_sha256,
+                "protocol": FEATURE_PROTOCOL,
+                "version": REFERENCE_CACHE_VERSION,
+            }
+            try:
+                atomic_save(entry, cache_file)
+            except OSError as e:  # a read-only or full cache folder costs the next run time, not this result
+                logger.warning("could not cache the Inception %s of %s in %s (%s).", kind, folder, cache_file, e)
+    return arrays, FolderReference(str(folder), folder_sha256, count, cache_file, False)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Metric objects
+
+
+class InceptionSetMetric(Metric):
+    """Base of the set-level Inception metrics (FID, KID): accumulates pool features of the restored images (and of
+    the ground truth when it is the reference). Images (H,W,3) uint8 RGB; ``per_image`` is empty.
+
+    Reference, in order of precedence: a file (subclass-specific), else ``ref_dir`` (features or statistics computed
+    once per folder content and cached, see :func:`folder_reference`), else the ground-truth images of ``update``.
     """
 
-    name = "fid"
     default_better = "lower"
+    reference_kind: Literal["stats", "features"] = "stats"
 
     def __init__(
         self,
-        stats: str | None = None,
-        ref_dir: str | None = None,
-        weights: str | None = None,
-        batch_size: int = 16,
-        device: str | torch.device = "cpu",
-        better: Literal["higher", "lower"] | None = None,
+        reference_file: str | None,
+        ref_dir: str | None,
+        weights: str | None,
+        batch_size: int,
+        cache: bool,
+        device: str | torch.device,
+        better: Literal["higher", "lower"] | None,
     ) -> None:
         super().__init__(device=device, better=better)
-        if stats is not None and ref_dir is not None:
-            raise ValueError("FID: give either stats (a statistics file) or ref_dir (a folder), not both.")
-        self.stats, self.ref_dir, self.weights, self.batch_size = stats, ref_dir, weights, batch_size
-        self.needs_gt = stats is None and ref_dir is None
-        self.model = load_fid_inception(weights, self.device)
-        self._reference: tuple[np.ndarray, np.ndarray] | None = load_fid_stats(stats) if stats else None
-        self._reference_count: int | None = None
+        self.ref_dir, self.weights, self.batch_size, self.cache = ref_dir, weights, batch_size, cache
+        self.needs_gt = reference_file is None and ref_dir is None
+        self.weights_path = get_weights_path(INCEPTION_WEIGHTS, local_path=weights)
+        self.model = load_fid_inception(self.weights_path, self.device)
+        self.folder_reference: FolderReference | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -380,7 +511,10 @@ class FID(Metric):
 
     def update(self, restored: np.ndarray, gt: np.ndarray | None = None) -> None:
         if self.needs_gt and gt is None:
-            raise ValueError("FID without stats or ref_dir uses the ground-truth images: update() needs gt.")
+            raise ValueError(
+                f"{self.name.upper()} without a reference file or ref_dir uses the ground-truth images: update() "
+                "needs gt."
+            )
         self._pending.append(image_to_tensor(restored, self.device))
         if self.needs_gt:
             self._pending_gt.append(image_to_tensor(gt, self.device))
@@ -407,40 +541,94 @@ class FID(Metric):
     def per_image(self) -> list[float]:
         return []
 
-    def reference_statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._reference is None:
-            if self.ref_dir is not None:
-                features = inception_features(iter_folder(self.ref_dir), self.model, self.batch_size, self.device)
-            else:
-                self._flush()
-                features = np.concatenate(self._gt) if self._gt else np.zeros((0, 2048))
-            self._reference_count = len(features)
-            reference = statistics(features)
-            if self.ref_dir is None:
-                return reference  # the GT set changes with every update: do not cache it
-            self._reference = reference
-        return self._reference
-
-    def compute(self) -> float:
+    def restored_features(self) -> np.ndarray:
+        """(N,2048) float64 features of the restored images seen so far."""
         self._flush()
-        if self.num_images < 2:
-            raise RuntimeError(f"FID needs at least 2 images, got {self.num_images}.")
-        mu, sigma = statistics(np.concatenate(self._restored))
-        return frechet_distance(mu, sigma, *self.reference_statistics())
+        return np.concatenate(self._restored) if self._restored else np.zeros((0, 2048))
 
-    def protocol(self) -> dict:
-        if self.stats:
-            reference = f"statistics file {self.stats}"
-        elif self.ref_dir:
-            reference = f"folder {self.ref_dir}"
-        else:
-            reference = "the ground-truth images"
+    def gt_features(self) -> np.ndarray:
+        """(N,2048) float64 features of the ground-truth images seen so far."""
+        self._flush()
+        return np.concatenate(self._gt) if self._gt else np.zeros((0, 2048))
+
+    def folder_arrays(self) -> dict[str, np.ndarray]:
+        """The ``ref_dir`` reference (``reference_kind``), from the cache when the folder is unchanged."""
+        arrays, self.folder_reference = folder_reference(
+            self.ref_dir,
+            self.reference_kind,
+            self.model,
+            weights_digest(self.weights_path),
+            self.batch_size,
+            self.device,
+            use_cache=self.cache,
+        )
+        return arrays
+
+    def _protocol(self, reference: str, reference_num_images: int | None) -> dict:
         return {
-            "metric": "fid",
+            "metric": self.name,
             "network": f"{INCEPTION_WEIGHTS} (pytorch-fid port), pool3 2048-d",
             "weights": self.weights or INCEPTION_WEIGHTS,
             "resize": "bilinear to 299x299, align_corners False",
             "input": "RGB [0,1] -> [-1,1]",
             "reference": reference,
+            "reference_num_images": reference_num_images,
             "num_images": self.num_images,
         }
+
+    def _folder_description(self) -> tuple[str, int]:
+        """The ``ref_dir`` reference as the last computation saw it, else as the folder is now."""
+        if self.folder_reference is not None:
+            return self.folder_reference.describe(), self.folder_reference.num_images
+        sha256, count = folder_digest(self.ref_dir)
+        return FolderReference(str(self.ref_dir), sha256, count, None, False).describe(), count
+
+
+@METRICS.register("fid")
+class FID(InceptionSetMetric):
+    """Set-level FID of the restored images against reference statistics (lower is better).
+
+    Reference: ``stats`` (.npz or BasicSR .pth), else ``ref_dir`` (a folder; its statistics are computed once and
+    cached by folder content, weights and protocol unless ``cache`` is False), else the ground-truth images passed to
+    ``update``. Images (H,W,3) uint8 RGB. ``per_image`` is empty.
+    """
+
+    name = "fid"
+    reference_kind = "stats"
+
+    def __init__(
+        self,
+        stats: str | None = None,
+        ref_dir: str | None = None,
+        weights: str | None = None,
+        batch_size: int = 16,
+        cache: bool = True,
+        device: str | torch.device = "cpu",
+        better: Literal["higher", "lower"] | None = None,
+    ) -> None:
+        if stats is not None and ref_dir is not None:
+            raise ValueError("FID: give either stats (a statistics file) or ref_dir (a folder), not both.")
+        self.stats = stats
+        self._reference: tuple[np.ndarray, np.ndarray] | None = load_fid_stats(stats) if stats else None
+        super().__init__(stats, ref_dir, weights, batch_size, cache, device, better)
+
+    def reference_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._reference is None:
+            if self.ref_dir is None:
+                return statistics(self.gt_features())  # the GT set changes with every update: not kept
+            arrays = self.folder_arrays()
+            self._reference = arrays["mu"], arrays["sigma"]
+        return self._reference
+
+    def compute(self) -> float:
+        if self.num_images < 2:
+            raise RuntimeError(f"FID needs at least 2 images, got {self.num_images}.")
+        mu, sigma = statistics(self.restored_features())
+        return frechet_distance(mu, sigma, *self.reference_statistics())
+
+    def protocol(self) -> dict:
+        if self.stats:
+            return self._protocol(f"statistics file {self.stats}", stats_file_num_images(self.stats))
+        if self.ref_dir:
+            return self._protocol(*self._folder_description())
+        return self._protocol("the ground-truth images", self.num_images)

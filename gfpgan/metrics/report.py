@@ -17,7 +17,7 @@ from gfpgan.metrics.base import Metric, finite_or_str
 __all__ = ["DECIMALS", "TABLE_ORDER", "SetResult", "collect", "format_table", "protocol_line", "write_reports"]
 
 TABLE_ORDER = ("lpips", "fid", "niqe", "deg", "psnr", "ssim")  # the column order of the paper's Table 1
-DECIMALS = {"lpips": 4, "fid": 2, "niqe": 3, "deg": 2, "psnr": 2, "ssim": 4}
+DECIMALS = {"lpips": 4, "fid": 2, "niqe": 3, "deg": 2, "psnr": 2, "ssim": 4, "kid": 5}  # others: 4
 
 
 @dataclass

@@ -67,8 +67,8 @@ def count_flops(fn: Callable[[], Any]) -> int | None:
     try:
         with FlopCounterMode(display=False) as counter:
             fn()
-    except RuntimeError:  # FlopCounterMode cannot follow torch.autograd.grad (the R1 double backward)
-        return None
+    except (RuntimeError, AssertionError):  # FlopCounterMode cannot follow torch.autograd.grad (R1, path length)
+        return None  # nor a no_grad forward inside a grad-tracking call (its module tracker asserts)
     return int(counter.get_total_flops())
 
 

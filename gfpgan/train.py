@@ -118,11 +118,17 @@ def _main(args: argparse.Namespace, argv: list[str]) -> int:
         kind = "full decode" if args.check_data else "pre-flight"
         print(f"{args.opt}: data check ({kind}): {summary}", file=sys.stderr)
         return 2 if problems else 0
-    procedure = train
-    if opts.model_type == "StyleGAN2Model":  # the prior's own loop (gfpgan/train_stylegan2.py)
-        from gfpgan.train_stylegan2 import train as procedure
-    procedure(opts, launcher=args.launcher, auto_resume=args.auto_resume, argv=argv)
+    procedure_for(opts)(opts, launcher=args.launcher, auto_resume=args.auto_resume, argv=argv)
     return 0
+
+
+def procedure_for(opts: Options):
+    """The ``train(opts, launcher, auto_resume, argv)`` function of the procedure ``model_type`` names."""
+    if opts.model_type == "StyleGAN2Model":  # the prior's own loop
+        from gfpgan.train_stylegan2 import train as train_prior
+
+        return train_prior
+    return train
 
 
 def check_data(opts: Options, full_decode: bool) -> list[str]:

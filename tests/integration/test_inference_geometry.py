@@ -89,3 +89,24 @@ def test_real_generator_whole_image_is_deterministic(restorer):
     window = (slice(centre[1] - 10, centre[1] + 10), slice(centre[0] - 10, centre[0] + 10))
     assert np.abs(first[2][window].astype(int) - lanczos[window]).mean() > 5  # the face was replaced
     assert np.array_equal(first[2][:15], lanczos[:15])  # the background was not
+
+
+def test_a_1024_px_generator_restores_whole_photos():
+    """A 1024 px model (e.g. trained with options/train_gfpgan_1024.yml): the face is aligned to the 1024 template,
+    restored at 1024 px and pasted back into the x2 photo; far from the face the photo is the plain upscale."""
+    size = 1024
+    face = cv2.resize(blob_face(), (size, size), interpolation=cv2.INTER_LINEAR)
+    to_image = np.array([[0.8, 0.0, 150.0], [0.0, 0.8, 120.0]])
+    h, w = 1100, 1200
+    img = cv2.warpAffine(face, to_image, (w, h), flags=cv2.INTER_LINEAR, borderValue=(BACKGROUND,) * 3)
+    landmarks = face_template(size) @ to_image[:, :2].T + to_image[:, 2]
+    restorer = FaceRestorer(net=tiny_clean(size), upscale=2, device="cpu", use_parse=False)
+    assert restorer.out_size == size
+    cropped, restored, out = restorer.enhance(img, landmarks=[landmarks])
+    assert cropped[0].shape == restored[0].shape == (size, size, 3) and out.shape == (2 * h, 2 * w, 3)
+    assert np.abs(cropped[0][64:-64, 64:-64].astype(int) - face[64:-64, 64:-64].astype(int)).mean() < 3
+    lanczos = cv2.resize(img, (2 * w, 2 * h), interpolation=cv2.INTER_LANCZOS4)
+    assert np.array_equal(out[:100], lanczos[:100])  # above the face: untouched background
+    centre = np.round(2 * (to_image[:, :2] @ np.array([size / 2, size / 2]) + to_image[:, 2])).astype(int)
+    patch = (slice(centre[1] - 50, centre[1] + 50), slice(centre[0] - 50, centre[0] + 50))
+    assert np.abs(out[patch].astype(int) - lanczos[patch].astype(int)).mean() > 1  # the restored face is pasted

@@ -14,7 +14,7 @@ import torch
 
 from gfpgan.losses.pixel import L1Loss
 from gfpgan.options import load_options, read_yaml
-from gfpgan.train import train
+from gfpgan.train import procedure_for
 from gfpgan.utils.checkpoint import find_resume_state, load_training_state
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def workdir(tmp_path_factory):
 def run(path: str | Path, *overrides: str, auto_resume: bool = False) -> dict:
     opts, report = load_options(REPO / path, overrides=["logger.use_tb_logger=false", *overrides])
     assert not report.unregistered and not report.missing_paths, report
-    return train(opts, auto_resume=auto_resume)
+    return procedure_for(opts)(opts, auto_resume=auto_resume)
 
 
 def _moved(exp: Path, first: int, second: int) -> dict[str, bool]:

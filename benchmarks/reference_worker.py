@@ -23,29 +23,9 @@ torch.set_num_threads(cfg["threads"])
 device = torch.device(cfg["device"])
 
 
-def fused_leaky_relu(x, bias, negative_slope=0.2, scale=2**0.5):
-    return F.leaky_relu(x + bias.view(1, -1, *([1] * (x.ndim - 2))), negative_slope) * scale
+from reference_patches import patch_float_betas, patch_fused_act  # noqa: E402  (this file's folder)
 
-
-class FusedLeakyReLU(torch.nn.Module):  # the CUDA-only op, as its exact formula
-    def __init__(self, channel, negative_slope=0.2, scale=2**0.5):
-        super().__init__()
-        self.bias = torch.nn.Parameter(torch.zeros(channel))
-        self.negative_slope, self.scale = negative_slope, scale
-
-    def forward(self, x):
-        return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
-
-
-import basicsr.ops.fused_act as fa
-
-fa.FusedLeakyReLU, fa.fused_leaky_relu = FusedLeakyReLU, fused_leaky_relu
-for name in ("basicsr.archs.stylegan2_arch", "gfpgan.archs.gfpganv1_arch"):
-    try:
-        m = __import__(name, fromlist=["x"])
-        m.FusedLeakyReLU, m.fused_leaky_relu = FusedLeakyReLU, fused_leaky_relu
-    except Exception as e:
-        print("patch", name, e, file=sys.stderr)
+patch_fused_act()
 
 
 def sync():
@@ -184,17 +164,9 @@ elif mode == "metric":  # the reference computation of each metric, on the image
 elif mode == "stylegan2":  # BasicSR's StyleGAN2Model, the options of options/train_stylegan2.yml at this size
     import random
 
-    from basicsr.models.base_model import BaseModel
     from basicsr.models.stylegan2_model import StyleGAN2Model
 
-    original_get_optimizer = BaseModel.get_optimizer
-
-    def get_optimizer(self, optim_type, params, lr, **kwargs):  # torch 2 needs float betas
-        if "betas" in kwargs:
-            kwargs["betas"] = tuple(float(b) for b in kwargs["betas"])
-        return original_get_optimizer(self, optim_type, params, lr, **kwargs)
-
-    BaseModel.get_optimizer = get_optimizer
+    patch_float_betas()
     size, cm, narrow = cfg["out_size"], cfg["channel_multiplier"], cfg["narrow"]
     opt = {
         "is_train": True, "dist": False, "num_gpu": 1 if device.type == "cuda" else 0, "rank": 0, "world_size": 1,
@@ -235,17 +207,9 @@ else:
     import torchvision.models as tvm
 
     vgg_arch.vgg.vgg19 = lambda pretrained=False, **kw: tvm.vgg19(weights=None)  # random VGG, no download
-    from basicsr.models.base_model import BaseModel
     from gfpgan.models.gfpgan_model import GFPGANModel
 
-    original_get_optimizer = BaseModel.get_optimizer
-
-    def get_optimizer(self, optim_type, params, lr, **kwargs):  # torch 2 needs float betas
-        if "betas" in kwargs:
-            kwargs["betas"] = tuple(float(b) for b in kwargs["betas"])
-        return original_get_optimizer(self, optim_type, params, lr, **kwargs)
-
-    BaseModel.get_optimizer = get_optimizer
+    patch_float_betas()
     size, cm, narrow = cfg["out_size"], cfg["channel_multiplier"], cfg["narrow"]
     opt = {
         "is_train": True,

@@ -48,10 +48,12 @@ __all__ = [
     "build_network",
     "build_train_loader",
     "build_val_loaders",
+    "finish_process",
     "resolve_device",
     "rng_state",
     "save_training_state",
     "seed_everything",
+    "setup_process",
     "set_rng_state",
     "start_run",
     "update_ema",
@@ -100,6 +102,30 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def setup_process(opts: Options, launcher: str) -> tuple[int, int, torch.device]:
+    """The start of every training procedure: join the process group (``dist_params``; timeout included), pick this
+    process's device, set torch's threads (``num_threads``), seed the RNGs (``manual_seed`` + rank) and cuDNN's
+    autotuner. Returns (rank, world_size, device)."""
+    dp = opts.dist_params
+    rank, world_size, local_rank = dist.init_dist(launcher, dp.backend, dp.port, dp.timeout_minutes)
+    device = resolve_device(opts.num_gpu, local_rank)
+    if opts.num_threads:
+        torch.set_num_threads(opts.num_threads)
+    seed_everything(opts.manual_seed + rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = opts.train.cudnn_benchmark
+    return rank, world_size, device
+
+
+def finish_process(tb: Any = None) -> None:
+    """The end of every training procedure: close tensorboard, wait for every rank, leave the process group."""
+    if tb is not None:
+        tb.close()
+    if dist.is_dist():
+        dist.barrier()
+        torch.distributed.destroy_process_group()
 
 
 # ======================================================================================================================

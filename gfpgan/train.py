@@ -48,10 +48,10 @@ from gfpgan.run import (
     build_network,
     build_train_loader,
     build_val_loaders,
-    resolve_device,
+    finish_process,
     restore_rng,
     save_training_state,
-    seed_everything,
+    setup_process,
     start_run,
     update_ema,
 )
@@ -521,15 +521,8 @@ def build_training(opts: Options, device: torch.device) -> Training:
 def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv: list[str] | None = None) -> dict:
     """Train GFP-GAN as configured. Returns a summary (final iteration, last validation results, run folder)."""
     # ---------------------------------------------------------------- Setup distributed
-    dp = opts.dist_params
-    rank, world_size, local_rank = dist.init_dist(launcher, dp.backend, dp.port, dp.timeout_minutes)
-    device = resolve_device(opts.num_gpu, local_rank)
+    rank, world_size, device = setup_process(opts, launcher)
     t = opts.train
-    if opts.num_threads:
-        torch.set_num_threads(opts.num_threads)
-    seed_everything(opts.manual_seed + rank)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = t.cudnn_benchmark
 
     # ---------------------------------------------------------------- Run folder, log, resume state
     run = start_run(opts, auto_resume, argv, device)
@@ -651,11 +644,7 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
     logger.info(
         "End of training at iteration %d (%s).", it, datetime.timedelta(seconds=int(time.time() - window.start_time))
     )
-    if tb is not None:
-        tb.close()
-    if dist.is_dist():
-        dist.barrier()
-        torch.distributed.destroy_process_group()
+    finish_process(tb)
     return {"iter": it, "exp": exp, "validation": last_val}
 
 

@@ -40,10 +40,10 @@ from gfpgan.run import (
     TrainingStopped,
     build_network,
     build_train_loader,
-    resolve_device,
+    finish_process,
     restore_rng,
     save_training_state,
-    seed_everything,
+    setup_process,
     start_run,
     update_ema,
 )
@@ -289,15 +289,8 @@ def validate(prior: Prior, opts: Options, it: int, device: torch.device, exp: Pa
 def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv: list[str] | None = None) -> dict:
     """Train a StyleGAN2 prior as configured. Returns a summary (final iteration, run folder, last scores)."""
     # ---------------------------------------------------------------- Setup distributed
-    dp = opts.dist_params
-    rank, world_size, local_rank = dist.init_dist(launcher, dp.backend, dp.port, dp.timeout_minutes)
-    device = resolve_device(opts.num_gpu, local_rank)
+    rank, world_size, device = setup_process(opts, launcher)
     t = opts.train
-    if opts.num_threads:
-        torch.set_num_threads(opts.num_threads)
-    seed_everything(opts.manual_seed + rank)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = t.cudnn_benchmark
 
     # ---------------------------------------------------------------- Run folder, log, resume state
     run = start_run(opts, auto_resume, argv, device)
@@ -391,9 +384,5 @@ def train(opts: Options, launcher: str = "none", auto_resume: bool = False, argv
     logger.info(
         "End of training at iteration %d (%s).", it, datetime.timedelta(seconds=int(time.time() - window.start_time))
     )
-    if tb is not None:
-        tb.close()
-    if dist.is_dist():
-        dist.barrier()
-        torch.distributed.destroy_process_group()
+    finish_process(tb)
     return {"iter": it, "exp": exp, "validation": last_scores}

@@ -36,7 +36,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 import yaml
 
 torch.set_num_threads(1)
@@ -46,33 +45,11 @@ _spec = importlib.util.spec_from_file_location("golden_iteration_inputs", REPO /
 gi = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gi)
 
-import basicsr.ops.fused_act.fused_act as fa
+sys.path.insert(0, str(REPO / "benchmarks"))
+from reference_patches import patch_fused_act  # noqa: E402
 
-
-class FusedLeakyReLU(torch.nn.Module):
-    def __init__(self, channel, negative_slope=0.2, scale=2**0.5):
-        super().__init__()
-        self.bias = torch.nn.Parameter(torch.zeros(channel))
-        self.negative_slope, self.scale = negative_slope, scale
-
-    def forward(self, x):
-        return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
-
-
-def fused_leaky_relu(x, bias, negative_slope=0.2, scale=2**0.5):
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    return F.leaky_relu(x + bias.view(shape), negative_slope) * scale
-
-
-import basicsr.archs.stylegan2_arch as sa
+patch_fused_act()
 import basicsr.archs.vgg_arch as vgg_arch
-import gfpgan.archs.gfpganv1_arch as ga
-
-for mod in (fa, sa, ga):
-    if hasattr(mod, "FusedLeakyReLU"):
-        mod.FusedLeakyReLU = FusedLeakyReLU
-    if hasattr(mod, "fused_leaky_relu"):
-        mod.fused_leaky_relu = fused_leaky_relu
 
 _Adam = torch.optim.Adam
 

@@ -32,29 +32,14 @@ def reference(folder: Path) -> dict:
     import random
 
     import torch
-    import torch.nn.functional as F
     import yaml
 
     torch.set_num_threads(1)
 
-    def fused_leaky_relu(x, bias, negative_slope=0.2, scale=2**0.5):
-        return F.leaky_relu(x + bias.view((1, -1) + (1,) * (x.ndim - 2)), negative_slope) * scale
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from reference_patches import patch_fused_act
 
-    class FusedLeakyReLU(torch.nn.Module):
-        def __init__(self, channel, negative_slope=0.2, scale=2**0.5):
-            super().__init__()
-            self.bias = torch.nn.Parameter(torch.zeros(channel))
-            self.negative_slope, self.scale = negative_slope, scale
-
-        def forward(self, x):
-            return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
-
-    import basicsr.ops.fused_act.fused_act as fa
-
-    fa.FusedLeakyReLU, fa.fused_leaky_relu = FusedLeakyReLU, fused_leaky_relu
-    import basicsr.archs.stylegan2_arch as sa
-
-    sa.FusedLeakyReLU, sa.fused_leaky_relu = FusedLeakyReLU, fused_leaky_relu
+    patch_fused_act(("basicsr.ops.fused_act.fused_act", "basicsr.archs.stylegan2_arch"))
     torch.optim.Adam.__init__ = functools.partialmethod(torch.optim.Adam.__init__, eps=gi.ADAM_EPS)
     from basicsr.models.stylegan2_model import StyleGAN2Model
 

@@ -4,8 +4,10 @@ families), BasicSR's option vocabulary."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 import yaml
@@ -184,3 +186,29 @@ def test_basicsr_stylegan2_option_file_dry_runs_unchanged(tmp_path, capsys):
     path.write_text(BASICSR_STYLEGAN2.replace("path_reg_weight: 2", "path_reg_weigth: 2"))
     with pytest.raises(OptionError, match="path_reg_weigth: unknown option. Did you mean 'path_reg_weight'"):
         load_options(path)
+
+
+def test_validation_scores_generated_samples_and_writes_the_grid(workdir):
+    """val.metrics over val.num_fid_samples generated faces (FID against a statistics file, seeded Inception
+    weights), one metrics.jsonl line per validation, and the sample grid from fixed latents as a PNG."""
+    import json
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    from test_metrics_seeded import seeded_state_dict
+
+    from gfpgan.metrics import fid
+
+    shapes = {k: tuple(v.shape) for k, v in fid.FIDInceptionV3().state_dict().items()}
+    torch.save(seeded_state_dict(shapes, seed=0), workdir / "inception_seeded.pth")
+    rng = np.random.default_rng(0)
+    fid.save_fid_stats(workdir / "stats.npz", rng.normal(size=2048), np.eye(2048), 10, "a seeded reference")
+    block = {"type": "fid", "stats": str(workdir / "stats.npz"), "weights": str(workdir / "inception_seeded.pth")}
+    result = run("name=sg_val", "val.num_fid_samples=3", f"val.metrics.fid={json.dumps(block)}")
+    exp = result["exp"]
+    assert np.isfinite(result["validation"]["fid"]) and result["validation"]["fid"] > 0
+    line = json.loads((exp / "metrics.jsonl").read_text().splitlines()[-1])
+    assert line["iter"] == 2 and line["samples"]["fid"] == result["validation"]["fid"]
+    grid = cv2.imread(str(exp / "visualization" / "samples_00000002.png"))
+    assert grid is not None and grid.shape == (128, 128, 3)  # 4 samples of 64 px, 2 x 2

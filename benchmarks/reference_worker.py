@@ -28,6 +28,19 @@ from reference_patches import patch_float_betas, patch_fused_act  # noqa: E402  
 patch_fused_act()
 
 
+def load_our_weights(nets: dict, ema) -> None:
+    """Load the state dicts our worker saved (``weights``) into the reference networks; the EMA copies G."""
+    if weights is None:
+        return
+    for key, net in nets.items():
+        try:
+            net.load_state_dict(weights[key], strict=True)
+            loaded.append(key)
+        except Exception as e:
+            print(f"weights {key}: not loaded ({type(e).__name__})", file=sys.stderr)
+    ema.load_state_dict(nets["net_g"].state_dict())
+
+
 def sync():
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -186,14 +199,7 @@ elif mode == "stylegan2":  # BasicSR's StyleGAN2Model, the options of options/tr
         },
     }  # fmt: skip
     model = StyleGAN2Model(opt)
-    if weights is not None:
-        for key, net in (("net_g", model.net_g), ("net_d", model.net_d)):
-            try:
-                net.load_state_dict(weights[key], strict=True)
-                loaded.append(key)
-            except Exception as e:
-                print(f"weights {key}: not loaded ({type(e).__name__})", file=sys.stderr)
-        model.net_g_ema.load_state_dict(model.net_g.state_dict())
+    load_our_weights({"net_g": model.net_g, "net_d": model.net_d}, model.net_g_ema)
     _, gt = batch(cfg["batch"], size)
     it = int(cfg["iter"])
     random.seed(0)
@@ -290,22 +296,17 @@ else:
 
     gm.int = lambda v: 1 if 0 < v < 1 else builtins.int(v)  # face_ratio int(size/512) = 0 below 512: use 1
     model = GFPGANModel(opt)
-    if weights is not None:
-        pairs = {
+    load_our_weights(
+        {
             "net_g": model.net_g,
             "net_d": model.net_d,
             "identity": model.network_identity,
             "net_d_left_eye": model.net_d_left_eye,
             "net_d_right_eye": model.net_d_right_eye,
             "net_d_mouth": model.net_d_mouth,
-        }
-        for key, net in pairs.items():
-            try:
-                net.load_state_dict(weights[key], strict=True)
-                loaded.append(key)
-            except Exception as e:
-                print(f"weights {key}: not loaded ({type(e).__name__})", file=sys.stderr)
-        model.net_g_ema.load_state_dict(model.net_g.state_dict())
+        },
+        model.net_g_ema,
+    )
     lq, gt = batch(cfg["batch"], size)
     scale = size / 512
     boxes = {"left_eye": (150, 210, 230, 290), "right_eye": (282, 210, 362, 290), "mouth": (196, 330, 316, 450)}

@@ -62,3 +62,16 @@ def _fresh_gfpgan_logger():
         handler.close()
     log.propagate = True
     log.setLevel(logging.NOTSET)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, request):
+    """One working folder per test module, made the current directory: generated data (synthetic faces) and run
+    folders (experiments/, tb_logger/) are created once and shared by the module's runs."""
+    import os
+
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    old = os.getcwd()
+    os.chdir(path)
+    yield path
+    os.chdir(old)

@@ -23,16 +23,6 @@ SMOKE_FILES = sorted(  # training twins only: test option files (no train sectio
 )
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """One folder for the module: the synthetic data is generated once and shared by the runs."""
-    path = tmp_path_factory.mktemp("train")
-    old = os.getcwd()
-    os.chdir(path)
-    yield path
-    os.chdir(old)
-
-
 def run(path: str | Path, *overrides: str, auto_resume: bool = False) -> dict:
     opts, report = load_options(REPO / path, overrides=["logger.use_tb_logger=false", *overrides])
     assert not report.unregistered and not report.missing_paths, report

@@ -3,7 +3,6 @@ families), BasicSR's option vocabulary."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,15 +17,6 @@ from gfpgan.train_stylegan2 import train
 
 REPO = Path(__file__).resolve().parents[2]
 PRIOR = REPO / "options" / "smoke" / "train_stylegan2.yml"
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("stylegan2")
-    old = os.getcwd()
-    os.chdir(path)
-    yield path
-    os.chdir(old)
 
 
 def run(*overrides: str, auto_resume: bool = False, path: Path = PRIOR) -> dict:

@@ -10,12 +10,21 @@ Files are paired by name stem (``--suffix`` strips a suffix of restored names, e
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from gfpgan.metrics.compare import (
+    contact_sheet,
+    marks,
+    perception_distortion_plot,
+    render_table,
+    save_png,
+    worst_faces,
+)
 from gfpgan.metrics.fid import read_rgb
 from gfpgan.metrics.report import TABLE_ORDER, collect, format_table, protocol_line, write_reports
 from gfpgan.registry import METRICS, OptionError
@@ -122,7 +131,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gfpgan-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--restored", required=True, type=Path, help="folder of restored images")
+    p.add_argument(
+        "--restored", required=True, type=Path, nargs="+", help="folder(s) of restored images: one per method"
+    )
+    p.add_argument("--names", nargs="+", help="method names, one per --restored folder (default: folder names)")
+    p.add_argument("--lq", type=Path, help="the degraded inputs (same names): the contact sheet's first column")
+    p.add_argument("--out", type=Path, help="write the table (md/csv/json/tex), per-method scores and pictures here")
+    p.add_argument("--sheet-faces", nargs="+", help="faces (names) on the contact sheet; default: the worst ones")
+    p.add_argument("--sheet-count", type=int, default=8, help="faces on the contact sheet when not named")
+    p.add_argument("--worst-k", type=int, default=5, help="worst faces listed per metric and method in table.json")
     p.add_argument("--gt", type=Path, help="folder of ground-truth images (same names)")
     p.add_argument(
         "--metrics",
@@ -160,7 +177,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.gt is None and "kid" in names and not args.fid_ref:
         raise OptionError("KID without --gt needs --fid-ref DIR (the reference folder).")
 
-    pairs = pair_files(args.restored, args.gt, args.suffix)
+    methods = _method_names(args)
     if chosen:
         metrics, skipped = build_metrics(args), {}
     else:  # the default set: what can run here, and a line for each metric left out
@@ -169,9 +186,51 @@ def _main(args: argparse.Namespace) -> int:
             print(f"skipped {name}: {why}", file=sys.stderr)
         if not metrics:
             raise OptionError("no metric can run (see the lines above); choose them with --metrics.")
+    results, all_failed = {}, {}
+    for i, (method, folder) in enumerate(methods.items()):
+        if i:  # the same protocol for every method: fresh metric objects from the same options
+            metrics = {k: METRICS.build(metric_specs(args)[k], where=f"--metrics {k}", device=args.device)
+                       for k in metrics}  # fmt: skip
+        pairs = pair_files(folder, args.gt, args.suffix)
+        result, failed = _score(pairs, metrics, method if len(methods) > 1 else "evaluate")
+        all_failed.update(failed)
+        results[method] = (folder, pairs, result)
+    if not any(r.summary for _, _, r in results.values()):
+        raise OptionError("no metric could score these images (see the lines above).")
+
+    better = {k: m.better for k, m in metrics.items()}
+    if len(methods) == 1:
+        folder, pairs, result = next(iter(results.values()))
+        print(format_table({folder.name or str(folder): result.summary}))
+        print(protocol_line(result.protocols, len(pairs)))
+        write_reports(result, args.json, args.csv, {"restored": str(folder), "gt": str(args.gt) if args.gt else None})
+    else:
+        print(render_table({m: r.summary for m, (_, _, r) in results.items()}, better))
+        first = next(iter(results.values()))
+        print(protocol_line(first[2].protocols, len(first[1])))
+    if args.out is not None:
+        _write_comparison(args, results, better)
+    summary = {k: v for _, _, r in results.values() for k, v in r.summary.items()}
+    if chosen and all_failed:
+        return 2
+    return 0 if all(math.isfinite(v) or v == math.inf for v in summary.values()) else 1
+
+
+def _method_names(args: argparse.Namespace) -> dict[str, Path]:
+    """``{method name: restored folder}``: --names, else the folder names (made unique)."""
+    if args.names is not None and len(args.names) != len(args.restored):
+        raise OptionError(f"--names: {len(args.names)} names for {len(args.restored)} --restored folders.")
+    names = args.names or [p.name or str(p) for p in args.restored]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in args.restored]
+    return dict(zip(names, args.restored))
+
+
+def _score(pairs: list, metrics: dict, desc: str) -> tuple:
+    """Score one folder's pairs with ``metrics``; a metric that cannot score an image is dropped (with its reason)."""
     needs_same_size = any(m in metrics for m in ("psnr", "ssim", "lpips"))
     mismatched, failed = [], {}
-    for restored_path, gt_path in tqdm(pairs, desc="evaluate", unit="img", disable=not sys.stderr.isatty()):
+    for restored_path, gt_path in tqdm(pairs, desc=desc, unit="img", disable=not sys.stderr.isatty()):
         restored = read_rgb(restored_path)
         gt = read_rgb(gt_path) if gt_path is not None else None
         if gt is not None and needs_same_size and restored.shape != gt.shape:
@@ -191,20 +250,70 @@ def _main(args: argparse.Namespace) -> int:
         )
     for name, why in failed.items():
         print(f"not scored {name}: {why}", file=sys.stderr)
-        del metrics[name]
-    if not metrics:
-        raise OptionError("no metric could score these images (see the lines above).")
+    scored = {k: m for k, m in metrics.items() if k not in failed}
+    return collect(scored, [p.name for p, _ in pairs]), failed
 
-    result = collect(metrics, [p.name for p, _ in pairs])
-    print(format_table({args.restored.name or str(args.restored): result.summary}))
-    print(protocol_line(result.protocols, len(pairs)))
-    write_reports(
-        result, args.json, args.csv, {"restored": str(args.restored), "gt": str(args.gt) if args.gt else None}
-    )
-    summary = result.summary
-    if chosen and failed:
-        return 2
-    return 0 if all(math.isfinite(v) or v == math.inf for v in summary.values()) else 1
+
+def _write_comparison(args: argparse.Namespace, results: dict, better: dict) -> None:
+    """--out DIR: the table (.md, .csv, .json, .tex), per-method JSON/CSV with the k worst faces per metric, a contact
+    sheet (input | methods | GT) of the chosen or worst faces, and a perception-distortion plot."""
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    rows = {m: r.summary for m, (_, _, r) in results.items()}
+    (out / "table.md").write_text(render_table(rows, better, "markdown"), encoding="utf-8")
+    (out / "table.csv").write_text(render_table(rows, better, "csv"), encoding="utf-8")
+    (out / "table.tex").write_text(render_table(rows, better, "latex"), encoding="utf-8")
+    first = next(iter(results.values()))
+    table = {
+        "protocol": {"gt": str(args.gt) if args.gt else None, "num_images": len(first[1]),
+                     "metrics": first[2].protocols, "better": better},
+        "methods": {m: {"restored": str(folder), "summary": r.summary,
+                        "worst": worst_faces(r.per_image, better, args.worst_k)}
+                    for m, (folder, _, r) in results.items()},
+        "marks": marks(rows, better),
+    }  # fmt: skip
+    (out / "table.json").write_text(json.dumps(table, indent=1, default=str), encoding="utf-8")
+    for method, (folder, _, result) in results.items():
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in method)
+        write_reports(result, out / f"{stem}.json", out / f"{stem}.csv", {"restored": str(folder)})
+
+    # Contact sheet: --sheet-faces names, else the worst faces of the first method on its first metric.
+    method, (_, pairs, result) = next(iter(results.items()))
+    files = [p.name for p, _ in pairs]
+    if args.sheet_faces:
+        faces = [f for f in files if Path(f).stem in set(args.sheet_faces) or f in set(args.sheet_faces)]
+    else:
+        metric = next(iter(result.summary), None)
+        ranked = worst_faces(result.per_image, better, args.sheet_count).get(metric, []) if metric else []
+        faces = [w["file"] for w in ranked] or files[: args.sheet_count]
+    columns, scores = {}, {}
+    stems = {Path(f).stem for f in faces}
+    if args.lq is not None:
+        columns["input"] = {f: read_rgb(p) for f in faces if (p := _find(args.lq, Path(f).stem))}
+    for m, (_, method_pairs, r) in results.items():
+        columns[m] = {p.name: read_rgb(p) for p, _ in method_pairs if p.stem in stems}
+        scores[m] = {f: r.per_image.get(f, {}) for f in faces}
+    if args.gt is not None:
+        columns["GT"] = {f: read_rgb(p) for f in faces if (p := _find(args.gt, Path(f).stem))}
+    save_png(out / "contact_sheet.png", contact_sheet(faces, columns, scores))
+
+    # Perception-distortion plot: a distortion metric against a perceptual one, when both were scored.
+    available = set.intersection(*(set(r.summary) for _, _, r in results.values()))
+    x = next((m for m in ("psnr", "lpips", "ssim") if m in available), None)
+    y = next((m for m in ("fid", "kid", "niqe", "lpips") if m in available and m != x), None)
+    if x and y:
+        save_png(out / "perception_distortion.png", perception_distortion_plot(rows, x, y, better))
+    else:
+        print("no perception-distortion plot: it needs a distortion and a perceptual metric", file=sys.stderr)
+    print(f"wrote the table (md, csv, json, tex), per-method scores and pictures to {out}", file=sys.stderr)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for ext in sorted(IMAGE_EXTENSIONS):
+        for candidate in (folder / f"{stem}{ext}", folder / f"{stem}{ext.upper()}"):
+            if candidate.is_file():
+                return candidate
+    return None
 
 
 if __name__ == "__main__":

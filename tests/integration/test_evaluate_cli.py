@@ -139,3 +139,45 @@ def test_default_metrics_run_what_can_run_on_tiny_faces(tmp_path, capsys, monkey
             rf"^skipped {name}: \S+\.pth .* not found in .*; download https://\S+ into ", captured.err, re.M
         )
     assert "Traceback" not in captured.err
+
+
+def test_several_methods_in_one_table_with_pictures(folders, tmp_path, capsys):
+    """Three restored folders scored under one protocol: one table (arrows, best and second best marked), written as
+    Markdown/CSV/JSON/LaTeX with per-method scores and the worst faces, a contact sheet and a perception-distortion
+    plot; the numbers are those of scoring each folder alone."""
+    restored_dir, gt_dir, restored, gt = folders
+    rng = np.random.default_rng(7)
+    noisy = {"good": 2, "fair": 8, "poor": 20}
+    for name, sigma in noisy.items():
+        write_folder(tmp_path / name, [np.clip(g + rng.normal(0, sigma, g.shape), 0, 255).astype(np.uint8) for g in gt],
+                     ["a.png", "b.png", "c.png"])  # fmt: skip
+    write_folder(tmp_path / "lq", [cv2.GaussianBlur(g, (9, 9), 3) for g in gt], ["a.png", "b.png", "c.png"])
+    out = tmp_path / "report"
+    argv = ["--restored", *(str(tmp_path / n) for n in noisy), "--names", "Good", "Fair", "Poor", "--gt", str(gt_dir),
+            "--lq", str(tmp_path / "lq"), "--metrics", "psnr", "ssim", "niqe", "--out", str(out),
+            "--sheet-count", "2"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split() == ["NIQE↓", "PSNR↑", "SSIM↑"]  # the paper's column order
+    good = printed[1].split()
+    assert good[0] == "Good" and good[2].endswith("*") and good[3].endswith("*")  # best PSNR and SSIM
+    assert printed[2].split()[2].endswith("_")  # Fair: second best PSNR
+    table = json.loads((out / "table.json").read_text())
+    alone = main(["--restored", str(tmp_path / "fair"), "--gt", str(gt_dir), "--metrics", "psnr", "--json",
+                  str(tmp_path / "fair.json")])  # fmt: skip
+    assert alone == 0
+    assert (
+        table["methods"]["Fair"]["summary"]["psnr"]
+        == json.loads((tmp_path / "fair.json").read_text())["summary"]["psnr"]
+    )
+    assert table["marks"]["Good"]["psnr"] == "best" and table["protocol"]["better"]["niqe"] == "lower"
+    worst = table["methods"]["Poor"]["worst"]["psnr"]
+    assert len(worst) == 3 and worst[0]["value"] <= worst[-1]["value"]  # lowest PSNR first
+    md = (out / "table.md").read_text()
+    assert "| method | NIQE↓ | PSNR↑ | SSIM↑ |" in md and "**" in md
+    assert "\\textbf{" in (out / "table.tex").read_text() and (out / "table.csv").read_text().startswith("method,")
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[1] == 160 * 5  # input | Good | Fair | Poor | GT
+    plot = cv2.imread(str(out / "perception_distortion.png"))
+    assert plot is not None and plot.shape == (480, 640, 3)
+    assert (out / "Poor.json").is_file() and (out / "Poor.csv").is_file()

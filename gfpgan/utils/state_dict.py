@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -98,7 +99,9 @@ def safe_load(path: str | os.PathLike, allow_numpy: bool = False) -> object:
     """
     allowed = _numpy_globals() if allow_numpy else []
     try:
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
+            # a plain pickle of another protocol: torch warns before refusing it; the refusal is reported below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         kinds = "tensors, plain Python values and numpy numbers/arrays" if allow_numpy else "tensors and plain values"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import warnings
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 

@@ -5,7 +5,19 @@ Every image is RGB. Metric objects: ``METRICS.build({"type": "psnr", ...}, where
 Registered: psnr, ssim, niqe, lpips, fid, kid, deg.
 """
 
-from gfpgan.metrics import base, color, fid, identity, kid, lpips, matlab_resize, niqe, psnr_ssim, report  # noqa: F401
+from gfpgan.metrics import (  # noqa: F401
+    base,
+    color,
+    compare,
+    fid,
+    identity,
+    kid,
+    lpips,
+    matlab_resize,
+    niqe,
+    psnr_ssim,
+    report,
+)
 from gfpgan.metrics.base import Metric
 from gfpgan.metrics.fid import FID, frechet_distance, load_fid_stats
 from gfpgan.metrics.identity import IdentityDistance

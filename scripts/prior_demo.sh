@@ -14,4 +14,4 @@ done
 gfpgan-eval --restored datasets/quickstart/val_32/lq results/prior_demo/gfpgan_without_gfp/restored_faces \
   results/prior_demo/gfpgan_with_prior/restored_faces --names "Input" "without GFP" "with the prior" \
   --gt datasets/quickstart/val_32/gt --lq datasets/quickstart/val_32/lq --metrics psnr ssim \
-  --out results/prior_demo/report --sheet-count 8
+  --suffix _00 --out results/prior_demo/report --sheet-count 8

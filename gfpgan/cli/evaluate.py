@@ -277,25 +277,31 @@ def _write_comparison(args: argparse.Namespace, results: dict, better: dict) -> 
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in method)
         write_reports(result, out / f"{stem}.json", out / f"{stem}.csv", {"restored": str(folder)})
 
-    # Contact sheet: --sheet-faces names, else the worst faces of the first method on its first metric.
+    # Contact sheet: --sheet-faces names, else the worst faces of the first method on its first metric. Rows are keyed
+    # by the pairing name (the GT stem; restored names may carry --suffix).
+    def keyed(pairs: list) -> dict[str, Path]:
+        return {(g.stem if g is not None else Path(r.stem).stem.removesuffix(args.suffix)): r for r, g in pairs}
+
     method, (_, pairs, result) = next(iter(results.items()))
-    files = [p.name for p, _ in pairs]
+    first = keyed(pairs)
     if args.sheet_faces:
-        faces = [f for f in files if Path(f).stem in set(args.sheet_faces) or f in set(args.sheet_faces)]
+        wanted = {Path(f).stem for f in args.sheet_faces}
+        keys = [k for k, r in first.items() if k in wanted or r.stem in wanted]
     else:
         metric = next(iter(result.summary), None)
         ranked = worst_faces(result.per_image, better, args.sheet_count).get(metric, []) if metric else []
-        faces = [w["file"] for w in ranked] or files[: args.sheet_count]
+        by_file = {r.name: k for k, r in first.items()}
+        keys = [by_file[w["file"]] for w in ranked] or list(first)[: args.sheet_count]
     columns, scores = {}, {}
-    stems = {Path(f).stem for f in faces}
     if args.lq is not None:
-        columns["input"] = {f: read_rgb(p) for f in faces if (p := _find(args.lq, Path(f).stem))}
+        columns["input"] = {k: read_rgb(p) for k in keys if (p := _find(args.lq, k))}
     for m, (_, method_pairs, r) in results.items():
-        columns[m] = {p.name: read_rgb(p) for p, _ in method_pairs if p.stem in stems}
-        scores[m] = {f: r.per_image.get(f, {}) for f in faces}
+        paths = keyed(method_pairs)
+        columns[m] = {k: read_rgb(paths[k]) for k in keys if k in paths}
+        scores[m] = {k: r.per_image.get(paths[k].name, {}) for k in keys if k in paths}
     if args.gt is not None:
-        columns["GT"] = {f: read_rgb(p) for f in faces if (p := _find(args.gt, Path(f).stem))}
-    save_png(out / "contact_sheet.png", contact_sheet(faces, columns, scores))
+        columns["GT"] = {k: read_rgb(p) for k in keys if (p := _find(args.gt, k))}
+    save_png(out / "contact_sheet.png", contact_sheet(keys, columns, scores))
 
     # Perception-distortion plot: a distortion metric against a perceptual one, when both were scored.
     available = set.intersection(*(set(r.summary) for _, _, r in results.values()))

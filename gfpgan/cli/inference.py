@@ -1,10 +1,14 @@
-"""``gfpgan-infer`` / ``scripts/inference.py``: restore the faces of an image or a folder of images.
+"""``gfpgan-infer`` / ``scripts/inference.py``: restore the faces of an image, a folder of images, or a video.
 
 Outputs (as the official ``inference_gfpgan.py``), under ``-o``:
   cropped_faces/<name>_<idx:02d>.png            aligned input faces
   restored_faces/<name>_<idx:02d>[_<suffix>].png restored faces
   cmp/<name>_<idx:02d>.png                      input | restored side by side
   restored_imgs/<name>[_<suffix>].<ext>         whole restored image (not with --aligned)
+A video file (.mp4 .mov .avi .mkv .webm .m4v), or a folder of frames with ``--video``, is restored as one clip
+(gfpgan/video.py: faces tracked, landmarks smoothed over time, docs/video.md):
+  <stem>[_<suffix>].mp4                          restored video (H.264 + the source's audio when ffmpeg is available)
+  <stem>[_<suffix>]/<frame names>                restored frames (a folder of frames; or --video-output frames/both)
 
 Differences from the official script: ``--weight`` really blends restoration and input (default 1.0 = the official
 pure restoration); noise is seeded (``--seed 0``) unless ``--random-noise``; images are read unchanged, so alpha,
@@ -38,7 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Restore faces with GFPGAN (detect, align, restore, paste back).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("-i", "--input", required=True, help="an image file or a folder of images")
+    p.add_argument(
+        "-i",
+        "--input",
+        required=True,
+        help="an image file, a folder of images, a video file (.mp4 .mov .avi .mkv "
+        ".webm .m4v) or, with --video, a folder of frames",
+    )
     p.add_argument("-o", "--output", default="results", help="output folder")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument(
@@ -85,6 +95,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bg_tile", "--bg-tile", type=int, default=400, help="tile size of the background upsampler; 0 = whole image"
     )
+    video = p.add_argument_group(
+        "video",
+        "a video file (by its extension), or a folder of frames with --video, is restored as one clip: "
+        "faces are tracked across frames and their landmarks smoothed before alignment, so the restored faces do not "
+        "flicker (docs/video.md)",
+    )
+    video.add_argument("--video", action="store_true", help="treat the input folder as the frames of one clip "
+                       "(sorted by name)")  # fmt: skip
+    video.add_argument("--fps", type=float, default=None, help="frame rate of a folder of frames (default 25); a "
+                       "video file keeps its own")  # fmt: skip
+    video.add_argument(
+        "--video-output", choices=["auto", "video", "frames", "both"], default="auto",
+        help="auto: a video file gives <stem>.mp4, a folder of frames gives the folder <stem>/ of restored frames "
+        "with the same names",
+    )  # fmt: skip
+    video.add_argument(
+        "--video-codec", choices=["auto", "h264", "mp4v"], default="auto",
+        help="auto: H.264 (crf 18, yuv420p; plays in browsers) when ffmpeg is available (pip install "
+        "\"gfpgan[video]\" or ffmpeg on PATH), else OpenCV's mp4v. ffmpeg also copies the source's audio",
+    )  # fmt: skip
+    video.add_argument(
+        "--smooth", choices=["none", "one-euro", "savgol"], default="one-euro",
+        help="temporal smoothing of each tracked face's 5 landmarks: one-euro (causal, adapts to speed), savgol "
+        "(quadratic fit over --smooth-window frames centred on each frame: smoother, needs look-ahead) or none",
+    )  # fmt: skip
+    video.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="one-euro cutoff at rest, Hz "
+                       "(lower: steadier still faces, more lag)")  # fmt: skip
+    video.add_argument("--smooth-beta", type=float, default=4.0, help="one-euro speed coefficient, Hz per face "
+                       "size per second (higher: less lag in motion, more jitter); speeds are in face sizes, so the "
+                       "defaults suit small and large faces alike")  # fmt: skip
+    video.add_argument("--smooth-d-cutoff", type=float, default=1.0, help="one-euro cutoff of the speed, Hz")
+    video.add_argument("--smooth-window", type=int, default=9, help="savgol window, frames (odd)")
+    video.add_argument("--max-missed", type=int, default=3, help="frames a face track survives without a detection "
+                       "(the gap is filled by interpolation, so the face keeps being restored)")  # fmt: skip
     return p
 
 
@@ -140,13 +184,34 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     from gfpgan.inference import FaceRestorer
     from gfpgan.utils.weights import WeightsNotFoundError
+    from gfpgan.video import SmoothingOptions, is_video_file, open_frames
 
-    try:
-        files = list_images(Path(args.input))
-    except FileNotFoundError as e:
-        logger.error("%s", e)
-        return 2
-    if not files:
+    input_path = Path(args.input)
+    is_video = args.video or (input_path.is_file() and is_video_file(input_path))
+    if is_video:
+        if args.aligned:
+            logger.error("--aligned cannot be used with a video input (%s).", input_path)
+            return 2
+        if not input_path.exists():
+            logger.error("input %s does not exist.", input_path)
+            return 2
+        open_frames(input_path, args.fps)  # before loading any weights: an unreadable clip is one line, exit code 2
+        options = SmoothingOptions(
+            method=args.smooth,
+            min_cutoff=args.smooth_min_cutoff,
+            beta=args.smooth_beta,
+            d_cutoff=args.smooth_d_cutoff,
+            window=args.smooth_window,
+            max_missed=args.max_missed,
+        )  # raises OptionError (one line, exit code 2) for a bad value
+        files = []
+    else:
+        try:
+            files = list_images(input_path)
+        except FileNotFoundError as e:
+            logger.error("%s", e)
+            return 2
+    if not files and not is_video:
         logger.error("no images (%s) in %s.", ", ".join(IMAGE_EXTENSIONS), args.input)
         return 2
     if args.batch_size is not None and args.batch_size < 1:
@@ -196,6 +261,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 2
     out_dir = Path(args.output)
     weight = args.weight
+    if is_video:
+        return _restore_video(args, restorer, options)
     failed: list[str] = []
     num_faces = 0
 
@@ -248,6 +315,38 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if failed:
         logger.error("%d image(s) failed: %s", len(failed), ", ".join(failed))
         return 1
+    return 0
+
+
+def _restore_video(args: argparse.Namespace, restorer, options) -> int:
+    """The video path of the command: one clip in, ``<stem>.mp4`` and/or a folder of frames out."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from gfpgan.utils.weights import WeightsNotFoundError
+    from gfpgan.video import restore_video
+
+    try:
+        with logging_redirect_tqdm():
+            result = restore_video(
+                restorer,
+                args.input,
+                args.output,
+                options,
+                fps=args.fps,
+                only_center_face=args.only_center_face,
+                weight=args.weight,
+                output=args.video_output,
+                codec=args.video_codec,
+                suffix=args.suffix,
+                frames_ext=args.ext,
+            )
+    except WeightsNotFoundError as e:  # the detector's or parser's weights
+        logger.error("%s", e)
+        return 2
+    written = [str(p) for p in (result.video, result.frames_dir) if p is not None]
+    details = f", {result.codec}{' + audio' if result.audio_copied else ''}" if result.video is not None else ""
+    logger.info("%d frames at %g fps, %d faces restored%s: %s", result.num_frames, result.fps, result.num_faces,
+                details, ", ".join(written))  # fmt: skip
     return 0
 
 

@@ -1,11 +1,12 @@
 """Network architectures (registered in ``gfpgan.registry.ARCHS``), checkpoint-compatible with the official GFPGAN.
 
 Every module is imported here explicitly (no folder scanning); retinaface and parsenet (the face detector and parser
-of whole-image inference) register nothing.
+of whole-image inference) and awing (the landmark network of the LMD metric) register nothing.
 """
 
 from gfpgan.archs import (  # noqa: F401  (registration)
     arcface,
+    awing,
     contract,
     convert,
     discriminators,

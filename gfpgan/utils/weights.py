@@ -101,11 +101,12 @@ _ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 # file names, following torch.hub's ``filename-<sha256 prefix>.ext`` convention (see the docstring of
 # torch.hub.load_state_dict_from_url; torchvision's own VGG/AlexNet weights; pytorch-fid's and BasicSR's release files
 # use the same form). No file size is documented anywhere in this repository (docs/, ../shared/spec,
-# ../shared/reference/keys, tests/data), so none is recorded. No published checksum is known for these 9 files, which
+# ../shared/reference/keys, tests/data), so none is recorded. No published checksum is known for these 10 files, which
 # are used unverified (with a warning the first time in a process):
 #   GFPGANv1.pth, GFPGANCleanv1-NoCE-C2.pth, GFPGANv1.3.pth, GFPGANv1.4.pth,
 #   StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth, arcface_resnet18.pth, FFHQ_eye_mouth_landmarks_512.pth
-#   (TencentARC/GFPGAN releases), detection_Resnet50_Final.pth, parsing_parsenet.pth (xinntao/facexlib releases).
+#   (TencentARC/GFPGAN releases), detection_Resnet50_Final.pth, parsing_parsenet.pth, alignment_WFLW_4HG.pth
+#   (xinntao/facexlib releases; facexlib's own downloader checks no hash for them either).
 # Nor for the 4 Real-ESRGAN background upsamplers (xinntao/Real-ESRGAN releases, read by gfpgan/upsample.py; their
 # names carry no hash): RealESRGAN_x4plus.pth, RealESRGAN_x2plus.pth (RRDBNet, key params_ema),
 # realesr-general-x4v3.pth, realesr-animevideov3.pth (SRVGGNetCompact, key params).
@@ -190,6 +191,12 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
             "https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
             None,
             "facexlib ParseNet face parsing",
+        ),
+        WeightFile(
+            "alignment_WFLW_4HG.pth",
+            "https://github.com/xinntao/facexlib/releases/download/v0.1.0/alignment_WFLW_4HG.pth",
+            None,
+            "facexlib AWing FAN (4 hourglasses, 98 WFLW landmarks) for the LMD metric, key state_dict",
         ),
         WeightFile(
             "RealESRGAN_x4plus.pth",

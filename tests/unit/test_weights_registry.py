@@ -41,6 +41,7 @@ NO_CHECKSUM = {
     "FFHQ_eye_mouth_landmarks_512.pth",
     "detection_Resnet50_Final.pth",
     "parsing_parsenet.pth",
+    "alignment_WFLW_4HG.pth",
     "RealESRGAN_x4plus.pth",
     "RealESRGAN_x2plus.pth",
     "realesr-general-x4v3.pth",
@@ -275,7 +276,7 @@ def test_listing(env, monkeypatch, capsys):
         assert w.checksum_status in rows[w.filename] and rows[w.filename].endswith(w.url)
     assert f"missing  {folder}/" in rows["GFPGANv1.4.pth"]
     assert "found    experiments/pretrained_models/" in rows["toy.pth"]
-    assert lines[-1].startswith(f"Missing files go into {folder}/") and "No checksum is known for 13 files" in lines[-1]
+    assert lines[-1].startswith(f"Missing files go into {folder}/") and "No checksum is known for 14 files" in lines[-1]
 
     assert weights.main(["--verify"]) == 1
     assert "MISMATCH (sha256" in capsys.readouterr().out

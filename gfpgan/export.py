@@ -56,12 +56,17 @@ def _modulated_conv2d_shared_weight(
     eps: float = 1e-8,
     transposed: bool = False,
     stride: int = 1,
+    gain: float = 1.0,
+    bias: torch.Tensor | None = None,
+    weight_sq_sums: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``modulated_conv2d`` forced to its shared-weight form ``conv(x * style, W) * demod``: batch-agnostic (the
     automatic choice under no_grad picks the grouped form, whose reshapes bake the traced batch into the graph)."""
     if transposed:
         raise NotImplementedError("ONNX export supports the clean arch only (no transposed modulated convolutions).")
-    return modulated_conv2d(x, weight, style, demodulate, padding, eps, stride=stride, fused=False)
+    return modulated_conv2d(
+        x, weight, style, demodulate, padding, eps, stride=stride, fused=False, gain=gain, bias=bias
+    )
 
 
 @contextlib.contextmanager

@@ -419,9 +419,12 @@ class FaceRestorer:
         colorize: keep the generator's colour output for grayscale inputs (default: convert back to gray).
         net: an already built generator (its weights are used as they are; ``model_path``/``version`` ignored).
         det_model_path, parse_model_path: explicit detector / parser weight files (default: weights registry).
-        channels_last: run the generator in channels_last memory format (faster convolutions on CPU).
-        compile: ``torch.compile`` the generator (a one-time compilation, then the fastest path: on a 2-core CPU at
-            512 px, float32 1.35x and bfloat16 2.74x the reference's float32 forward; see docs/benchmarks.md).
+        channels_last: run the generator in channels_last memory format; None (default) = on the CPU, where
+            oneDNN's channels_last convolutions are the faster ones (docs/benchmarks.md), off elsewhere.
+        compile: ``torch.compile`` the generator (a one-time compilation, about 70 s on a 2-core CPU at 512 px and
+            reported in the log, then the fastest path; docs/benchmarks.md). If compilation fails (e.g. no C++
+            compiler for the CPU backend) the restorer warns once and runs eagerly. ``gfpgan-infer`` turns it on by
+            itself for long jobs (``--compile`` / ``--no-compile``).
     """
 
     def __init__(
@@ -443,7 +446,7 @@ class FaceRestorer:
         net: nn.Module | None = None,
         det_model_path: str | os.PathLike | None = None,
         parse_model_path: str | os.PathLike | None = None,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         compile: bool = False,
     ) -> None:
         if arch is not None and arch not in ARCH_TYPES:
@@ -473,10 +476,13 @@ class FaceRestorer:
         else:
             self.arch = arch or {v: k for k, v in ARCH_TYPES.items()}.get(type(net).__name__, "clean")
         self.net = net.eval().requires_grad_(False).to(self.device, self.dtype)
+        if channels_last is None:
+            channels_last = self.device.type == "cpu"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self._forward = torch.compile(self.net) if compile else self.net
+        self._compiled = torch.compile(self.net) if compile else None
+        self._compile_reported = False
         self.out_size = check_generator(self.net, "net").out_size
         self._noise_cache: dict[tuple, list[torch.Tensor]] = {}
 
@@ -559,6 +565,26 @@ class FaceRestorer:
             for n, value in zip(names, saved):
                 setattr(noises, n, value)
 
+    def _generator(self, x: torch.Tensor, randomize_noise: bool) -> torch.Tensor:
+        """The generator's forward: compiled when asked (the first call compiles, and says how long it took; a
+        compilation that fails, e.g. without a C++ compiler for the CPU backend, falls back to eager once)."""
+        if self._compiled is not None:
+            start = time.perf_counter()
+            first = not self._compile_reported
+            if first:
+                logger.info("compiling the generator (one-time; about a minute on a 2-core CPU) ...")
+            try:
+                out = self._compiled(x, return_rgb=False, randomize_noise=randomize_noise)[0]
+            except Exception as e:  # noqa: BLE001 - any compiler failure: the eager forward is always correct
+                logger.warning("torch.compile failed (%s); running the generator eagerly.", str(e).splitlines()[0])
+                self._compiled = None
+            else:
+                if first:
+                    self._compile_reported = True
+                    logger.info("generator compiled and run in %.1f s (one-time).", time.perf_counter() - start)
+                return out
+        return self.net(x, return_rgb=False, randomize_noise=randomize_noise)[0]
+
     @torch.no_grad()
     def restore_tensor(self, x: torch.Tensor, weight: float | None = None) -> torch.Tensor:
         """Generator forward on a batch with the restorer's noise mode and fidelity blend.
@@ -576,7 +602,7 @@ class FaceRestorer:
         x = x.to(self.device, torch.float32)
         with self._seeded_noise():
             x_in = x.to(self.dtype).contiguous(memory_format=self.memory_format)
-            out = self._forward(x_in, return_rgb=False, randomize_noise=self.seed is None)[0].float()
+            out = self._generator(x_in, randomize_noise=self.seed is None).float()
         if weight != 1.0:
             out = weight * out + (1.0 - weight) * x
         return out

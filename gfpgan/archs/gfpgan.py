@@ -21,7 +21,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gfpgan.archs.ops import SQRT2, ChannelsLastSafe, FusedLeakyReLU, ScaledLeakyReLU, channels_for, check_out_size
+from gfpgan.archs.ops import (
+    SQRT2,
+    ChannelsLastSafe,
+    FusedLeakyReLU,
+    ScaledLeakyReLU,
+    channels_for,
+    check_out_size,
+    inference_in_place,
+)
 from gfpgan.archs.stylegan2 import ConvLayer, EqualConv2d, EqualLinear, ResBlock, StyleGAN2Generator
 from gfpgan.archs.stylegan2_bilinear import ConvLayerBilinear, ResBlockBilinear, StyleGAN2GeneratorBilinear
 from gfpgan.archs.stylegan2_clean import StyleGAN2GeneratorClean
@@ -209,11 +217,16 @@ class ResBlockClean(nn.Module):
         self.scale_factor = 0.5 if mode == "down" else 2.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.leaky_relu(self.conv1(x), 0.2)
+        inplace = inference_in_place()  # inference: activations and the sum in place
+        out = F.leaky_relu(self.conv1(x), 0.2, inplace=inplace)
         out = F.interpolate(out, scale_factor=self.scale_factor, mode="bilinear", align_corners=False)
-        out = F.leaky_relu(self.conv2(out), 0.2)
+        out = F.leaky_relu(self.conv2(out), 0.2, inplace=inplace)
+        if inplace and self.scale_factor > 1:
+            # the 1x1 skip and the resize commute: convolve the 4x fewer low-resolution pixels first
+            skip = F.interpolate(self.skip(x), scale_factor=self.scale_factor, mode="bilinear", align_corners=False)
+            return out.add_(skip)
         x = F.interpolate(x, scale_factor=self.scale_factor, mode="bilinear", align_corners=False)
-        return out + self.skip(x)
+        return out.add_(self.skip(x)) if inplace else out + self.skip(x)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -315,7 +328,7 @@ class _GFPGANBase(ChannelsLastSafe):
         conditions: list[torch.Tensor] = []
         out_rgbs: list[torch.Tensor] = []
         for i, up_block in enumerate(self.conv_body_up):
-            feat = up_block(feat + unet_skips[i])
+            feat = up_block(feat.add_(unet_skips[i]) if inference_in_place() else feat + unet_skips[i])
             if self.modulation != "none":
                 conditions.append(self.condition_scale[i](feat))
                 conditions.append(self.condition_shift[i](feat))
@@ -479,7 +492,7 @@ class GFPGANv1Clean(_GFPGANBase):
         self._finish(decoder_load_path, fix_decoder)
 
     def _first(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(self.conv_body_first(x), 0.2)
+        return F.leaky_relu(self.conv_body_first(x), 0.2, inplace=inference_in_place())
 
     def _final(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(self.final_conv(x), 0.2)
+        return F.leaky_relu(self.final_conv(x), 0.2, inplace=inference_in_place())

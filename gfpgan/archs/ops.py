@@ -26,11 +26,20 @@ __all__ = [
     "ChannelsLastSafe",
     "check_out_size",
     "fused_leaky_relu",
+    "inference_in_place",
     "make_resample_kernel",
     "upfirdn2d",
 ]
 
 SQRT2 = math.sqrt(2.0)
+
+
+def inference_in_place() -> bool:
+    """True where a forward may overwrite its own intermediate tensors: no autograd graph is being recorded (so
+    nothing needs the overwritten values) and no TorchScript trace is running (the ONNX exporter records an in-place
+    update of a slice as a copy). The inference paths use it to fuse passes; training keeps the reference's order of
+    operations."""
+    return not torch.is_grad_enabled() and not torch.jit.is_tracing()
 
 
 def check_out_size(out_size: int, owner: str, minimum: int = 8) -> int:

@@ -24,6 +24,7 @@ from gfpgan.archs.ops import (
     channels_for,
     check_out_size,
     fused_leaky_relu,
+    inference_in_place,
 )
 from gfpgan.registry import ARCHS
 
@@ -176,6 +177,9 @@ def modulated_conv2d(
     transposed: bool = False,
     stride: int = 1,
     fused: bool | None = None,
+    gain: float = 1.0,
+    bias: torch.Tensor | None = None,
+    weight_sq_sums: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """StyleGAN2 modulated convolution, in one of two numerically equivalent forms.
 
@@ -188,7 +192,11 @@ def modulated_conv2d(
 
     Both give the same result up to float rounding. ``fused=None`` picks the unfused form, except under no_grad when
     a sample's activation is larger than the weight (high-resolution inference layers), where modulating the small
-    weight is the cheaper pass (batch 4 at 512 px: 4-12% faster, peak memory 4.2 -> 3.7 GiB).
+    weight is the cheaper pass (batch 4 at 512 px: 4-12% faster, peak memory 4.2 -> 3.7 GiB). With
+    ``weight_sq_sums`` (a frozen weight's sum_kk(W^2), cached by the caller) neither form passes over the weight
+    to demodulate: the unfused form touches only the activation, the fused one multiplies the weight once by the
+    (C_out, C_in) product of style and demodulation, and ``gain`` and ``bias`` ride on that pass and on the
+    convolution.
 
     Args:
         x: (N, C_in, H, W) features.
@@ -198,34 +206,57 @@ def modulated_conv2d(
         transposed: stride-2 transposed convolution (the original family's upsampling), no padding.
         stride: stride of the (non-transposed) convolution.
         fused: force the form (True: grouped, False: shared weight); None = automatic.
+        gain: a constant multiplying the result (StyleConv's sqrt(2)), folded into the per-sample scale.
+        bias: (C_out,) added to the result (inside the convolution in the fused form).
+        weight_sq_sums: (C_out, C_in) ``weight[0].pow(2).sum([2, 3])``, precomputed (no gradient flows through it).
     Returns:
-        (N, C_out, H', W').
+        (N, C_out, H', W'): ``modconv(x) * gain + bias``.
     """
     n, c, h, w = x.shape
     _, c_out, _, k, _ = weight.shape
     if fused is None:
         fused = not torch.is_grad_enabled() and c * h * w > c_out * c * k * k
+    w0 = weight[0]  # (C_out, C_in, k, k)
+    if fused and weight_sq_sums is not None and not transposed:
+        # one pass over the weight: W * (demod * gain)[o] * s[i]; demod = rsqrt(s^2 @ sum_kk(W^2)^T + eps)
+        per_pair = style.view(n, 1, c) * gain
+        if demodulate:
+            per_pair = per_pair * torch.rsqrt(style.pow(2) @ weight_sq_sums.t() + eps).view(n, c_out, 1)
+        modulated = (w0 * per_pair.unsqueeze(-1).unsqueeze(-1).to(w0.dtype)).reshape(n * c_out, c, k, k)
+        bias = bias.reshape(c_out).repeat(n) if bias is not None else None
+        out = F.conv2d(x.reshape(1, n * c, h, w), modulated, bias, stride=stride, padding=padding, groups=n)
+        return out.reshape(n, c_out, out.shape[2], out.shape[3])
     if not fused:
-        w0 = weight[0]  # (C_out, C_in, k, k)
         x = x * style.view(n, c, 1, 1).to(x.dtype)
         if transposed:
             out = F.conv_transpose2d(x, w0.transpose(0, 1), stride=2)
         else:
             out = F.conv2d(x, w0, stride=stride, padding=padding)
+        scale = None
         if demodulate:
             # sum over (C_in, k, k) of (W * s)^2 = s^2 @ sum_kk(W^2)^T, per sample and output channel
-            demod = torch.rsqrt(style.pow(2) @ w0.pow(2).sum([2, 3]).t() + eps)  # (N, C_out)
-            out = out * demod.view(n, c_out, 1, 1).to(out.dtype)
-        return out
+            sq_sums = weight_sq_sums if weight_sq_sums is not None else w0.pow(2).sum([2, 3])
+            scale = torch.rsqrt(style.pow(2) @ sq_sums.t() + eps)  # (N, C_out)
+        if gain != 1.0:
+            scale = scale * gain if scale is not None else out.new_full((n, c_out), gain)
+        if scale is not None and bias is not None:
+            return torch.addcmul(bias.view(1, c_out, 1, 1).to(out.dtype), out, scale.view(n, c_out, 1, 1).to(out.dtype))
+        if scale is not None:
+            out = out * scale.view(n, c_out, 1, 1).to(out.dtype)
+        return out + bias.view(1, c_out, 1, 1).to(out.dtype) if bias is not None else out
     weight = weight * style.view(n, 1, c, 1, 1)
     if demodulate:
         weight = weight * torch.rsqrt(weight.pow(2).sum([2, 3, 4], keepdim=True) + eps)
+    if gain != 1.0:
+        weight = weight * gain
+    if bias is not None:
+        bias = bias.reshape(c_out).repeat(n)
     x = x.reshape(1, n * c, h, w)
     if transposed:
         weight = weight.transpose(1, 2).reshape(n * c, c_out, k, k)
-        out = F.conv_transpose2d(x, weight, stride=2, groups=n)
+        out = F.conv_transpose2d(x, weight, bias, stride=2, groups=n)
     else:
-        out = F.conv2d(x, weight.reshape(n * c_out, c, k, k), stride=stride, padding=padding, groups=n)
+        out = F.conv2d(x, weight.reshape(n * c_out, c, k, k), bias, stride=stride, padding=padding, groups=n)
     return out.reshape(n, c_out, out.shape[2], out.shape[3])
 
 
@@ -470,7 +501,10 @@ class StyleGAN2Base(ChannelsLastSafe):
             out = self.style_convs[2 * level](out, latent[:, i], noise=noise[i])
             if conditions is not None and 2 * level + 1 < len(conditions):
                 scale, shift = conditions[2 * level], conditions[2 * level + 1]
-                if sft_half:
+                if inference_in_place():  # inference: in place, no concatenated copy
+                    modulated = out[:, out.shape[1] // 2 :] if sft_half else out
+                    torch.addcmul(shift, modulated, scale, out=modulated)  # one pass: x * scale + shift
+                elif sft_half:
                     half = out.shape[1] // 2
                     out = torch.cat([out[:, :half], out[:, half:] * scale + shift], dim=1)
                 else:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gfpgan.archs.ops import SQRT2, channels_for
+from gfpgan.archs.ops import SQRT2, channels_for, inference_in_place
 from gfpgan.archs.stylegan2 import NormStyleCode, StyleGAN2Base, modulated_conv2d
 from gfpgan.registry import ARCHS
 
@@ -53,14 +53,31 @@ class ModulatedConv2dClean(nn.Module):
             / math.sqrt(in_channels * kernel_size**2)
         )
         self.padding = kernel_size // 2
+        self._sq_sums: torch.Tensor | None = None  # inference cache of sum_kk(W^2), see _weight_sq_sums
+        self._sq_sums_key: tuple | None = None
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """x (N, C_in, H, W), style (N, num_style_feat) -> (N, C_out, H', W')."""
+    def forward(
+        self, x: torch.Tensor, style: torch.Tensor, gain: float = 1.0, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x (N, C_in, H, W), style (N, num_style_feat) -> modconv(x) * gain + bias, (N, C_out, H', W')."""
         if self.sample_mode == "upsample":
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         elif self.sample_mode == "downsample":
             x = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False)
-        return modulated_conv2d(x, self.weight, self.modulation(style), self.demodulate, self.padding, self.eps)
+        s = self.modulation(style)
+        sq_sums = self._weight_sq_sums() if inference_in_place() else None
+        return modulated_conv2d(
+            x, self.weight, s, self.demodulate, self.padding, self.eps, gain=gain, bias=bias, weight_sq_sums=sq_sums
+        )
+
+    def _weight_sq_sums(self) -> torch.Tensor:
+        """sum_kk(W^2), (C_out, C_in): the demodulation's only use of the weight, constant while the weight is, so
+        inference computes it once (recomputed after any change: an optimizer step or load bumps ``_version``)."""
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
+        if self._sq_sums_key != key:
+            self._sq_sums = self.weight[0].detach().pow(2).sum([2, 3])
+            self._sq_sums_key = key
+        return self._sq_sums
 
     def extra_repr(self) -> str:
         return (
@@ -89,10 +106,16 @@ class StyleConvClean(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.modulated_conv(x, style) * SQRT2
+        if not inference_in_place():  # training (and tracing): the reference's order of operations
+            out = self.modulated_conv(x, style) * SQRT2
+            if noise is None:
+                noise = out.new_empty(out.shape[0], 1, out.shape[2], out.shape[3]).normal_()
+            return F.leaky_relu(out + self.weight * noise + self.bias, 0.2)
+        # inference: sqrt(2) and the bias ride on the convolution; noise and activation in place (two passes, not five)
+        out = self.modulated_conv(x, style, gain=SQRT2, bias=self.bias)
         if noise is None:
             noise = out.new_empty(out.shape[0], 1, out.shape[2], out.shape[3]).normal_()
-        return F.leaky_relu(out + self.weight * noise + self.bias, 0.2)
+        return F.leaky_relu_(out.add_(self.weight * noise), 0.2)
 
 
 class ToRGBClean(nn.Module):
@@ -105,7 +128,10 @@ class ToRGBClean(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.modulated_conv(x, style) + self.bias
+        if not inference_in_place():
+            out = self.modulated_conv(x, style) + self.bias
+        else:  # inference: the bias rides on the convolution
+            out = self.modulated_conv(x, style, bias=self.bias)
         if skip is not None:
             if self.upsample:
                 skip = F.interpolate(skip, scale_factor=2, mode="bilinear", align_corners=False)

@@ -263,3 +263,57 @@ def test_channels_last_and_compile_give_the_same_faces(tmp_path):
     fast = FaceRestorer(model_path=path, device="cpu", channels_last=True, compile=True).restore_faces(faces)
     for a, b in zip(plain, fast):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def _tiny_restorer_net():
+    from gfpgan.registry import ARCHS
+
+    torch.manual_seed(0)
+    return ARCHS.build(
+        {"type": "GFPGANv1Clean", "out_size": 32, "num_style_feat": 32, "channel_multiplier": 1, "narrow": 0.125,
+         "num_mlp": 2, "input_is_latent": True, "different_w": True, "sft_half": True}, where="network_g",
+    )  # fmt: skip
+
+
+def test_default_restorer_uses_channels_last_on_cpu_and_matches_the_plain_forward():
+    from gfpgan.inference import FaceRestorer
+
+    net = _tiny_restorer_net()
+    default = FaceRestorer(net=net, device="cpu", use_parse=False)
+    assert default.memory_format == torch.channels_last  # the default path is the fast one on the CPU
+    plain = FaceRestorer(net=_tiny_restorer_net(), device="cpu", use_parse=False, channels_last=False)
+    assert plain.memory_format == torch.contiguous_format
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(default.restore_tensor(x), plain.restore_tensor(x), rtol=1e-5, atol=1e-5)
+
+
+def test_failed_compilation_falls_back_to_eager(monkeypatch, caplog):
+    """A compiler failure (e.g. no C++ compiler for the CPU backend) costs a warning, not the run."""
+    from gfpgan.inference import FaceRestorer
+
+    def broken_compile(module, **kwargs):
+        def run(*args, **kw):
+            raise RuntimeError("InductorError: no working C++ compiler found\nsecond line")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    restorer = FaceRestorer(net=_tiny_restorer_net(), device="cpu", use_parse=False, compile=True)
+    eager = FaceRestorer(net=_tiny_restorer_net(), device="cpu", use_parse=False)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with caplog.at_level(logging.WARNING, logger="gfpgan.inference"):
+        out = restorer.restore_tensor(x)
+    assert "torch.compile failed (InductorError: no working C++ compiler found)" in caplog.text
+    torch.testing.assert_close(out, eager.restore_tensor(x))
+    assert restorer._compiled is None  # no second attempt
+
+
+def test_cli_compiles_by_default_only_for_long_jobs_with_a_compiler(monkeypatch):
+    from gfpgan.cli import inference as cli
+
+    assert cli.resolve_compile(True, 1, "cpu") is True and cli.resolve_compile(False, 10**6, "cpu") is False
+    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS - 1, "cpu") is False
+    monkeypatch.setattr(cli.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS, "cpu") is True
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None)
+    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS, "cpu") is False  # no compiler: stay eager

@@ -172,6 +172,26 @@ elif mode == "metric":  # the reference computation of each metric, on the image
                 ]
             cos = (F.normalize(emb[0], dim=1) * F.normalize(emb[1], dim=1)).sum(1).clamp(-1, 1)
             value["v"] = float(torch.rad2deg(torch.arccos(cos)).mean())
+    elif name == "lmd":  # VQFR's / PMRF's calculate_landmark_distance.py: facexlib FAN.get_landmarks per image
+        from facexlib.alignment.awing_arch import FAN
+
+        if not hasattr(np, "float"):  # facexlib's calculate_points uses np.float (removed in numpy 1.24)
+            np.float = float
+        fan = FAN(num_modules=4, num_landmarks=98, device=str(device))
+        fan.load_state_dict(torch.load(os.path.join(cfg["tmp"], "awing_random.pth")), strict=True)
+        fan = fan.eval().to(device)
+        loaded.append("lmd")
+
+        def call():  # the scripts read BGR with cv2.imread: get_landmarks flips it to RGB itself
+            with torch.no_grad():
+                dists = []
+                for i, g in zip(imgs, gts):
+                    a, b = (
+                        fan.get_landmarks(np.ascontiguousarray(g[..., ::-1])),
+                        fan.get_landmarks(np.ascontiguousarray(i[..., ::-1])),
+                    )
+                    dists.append(np.sqrt(((a - b) ** 2).sum(axis=1)).mean())
+            value["v"] = float(np.mean(dists))
     else:
         raise SystemExit(f"reference worker: unknown metric {name!r}")
 elif mode == "stylegan2":  # BasicSR's StyleGAN2Model, the options of options/train_stylegan2.yml at this size

@@ -7,6 +7,7 @@ Registered: psnr, ssim, niqe, lpips, fid, kid, deg, lmd.
 
 from gfpgan.metrics import (  # noqa: F401
     base,
+    cache,
     color,
     compare,
     fid,

@@ -58,6 +58,12 @@ class Metric:
         self._flush()
         return list(self._values)
 
+    def load_values(self, values: list[float]) -> None:
+        """Replace the per-image values by ``values`` (one per pair, in pair order). ``gfpgan-eval`` computes only
+        the pairs missing from its cache, then hands the whole list back so that ``compute`` sees every pair."""
+        self._flush()
+        self._values = [float(v) for v in values]
+
     def compute(self) -> float:
         """Mean over the images seen (``inf`` stays ``inf``: identical images have infinite PSNR)."""
         values = self.per_image

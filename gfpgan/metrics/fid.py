@@ -541,6 +541,16 @@ class InceptionSetMetric(Metric):
     def per_image(self) -> list[float]:
         return []
 
+    def load_features(self, restored: np.ndarray, gt: np.ndarray | None = None) -> None:
+        """Replace what was accumulated by (N,2048) features extracted elsewhere (``gfpgan-eval`` extracts them in
+        chunks, once for FID and KID, and caches them); ``gt`` (N,2048) when the ground truth is the reference."""
+        if self.needs_gt and (gt is None or len(gt) != len(restored)):
+            raise ValueError(f"{self.name.upper()} with the ground truth as reference needs one GT feature per image.")
+        self._pending, self._pending_gt = [], []
+        self._restored = [np.asarray(restored, dtype=np.float64)]
+        self._gt = [np.asarray(gt, dtype=np.float64)] if self.needs_gt else []
+        self.num_images = len(restored)
+
     def restored_features(self) -> np.ndarray:
         """(N,2048) float64 features of the restored images seen so far."""
         self._flush()

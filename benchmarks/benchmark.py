@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from benchmarks import harness as bench  # noqa: E402
 
-METRICS = ("psnr", "ssim", "niqe", "lpips", "fid", "deg")
+METRICS = ("psnr", "ssim", "niqe", "lpips", "fid", "deg", "lmd")
 
 
 def _compare(ours: dict | None, ref: dict | None) -> dict:
@@ -165,7 +165,8 @@ def mode_data(args) -> list[dict]:
 
 def mode_metrics(args) -> list[dict]:
     """Each metric over the same ``--images`` pairs: ours, and the reference computation (BasicSR's PSNR/SSIM/NIQE,
-    the lpips package, pytorch-fid, gfpgan 1.3.8's ArcFace with its identity-loss input) on the same weight files,
+    the lpips package, pytorch-fid, gfpgan 1.3.8's ArcFace with its identity-loss input, facexlib's AWing FAN as the LMD
+    scripts call it) on the same weight files,
     interleaved; with the two values, so that the harness also shows the numbers agree."""
     rows = []
     tmp = tempfile.mkdtemp(prefix="gfpgan_bench_metrics_")

@@ -252,19 +252,35 @@ def build_ours_infer(cfg: dict, device: torch.device) -> tuple[Callable[[], Any]
     x_run = x.to(dtype) if stored else x
     net_run = net.to(dtype) if stored else net
     forward = torch.compile(net_run) if cfg["compile"] else net_run
+    if cfg.get("restorer"):
+        from gfpgan.inference import FaceRestorer
 
-    def run() -> torch.Tensor:
-        autocast = dtype != torch.float32 and not stored
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=autocast):
-            return forward(x_run, return_rgb=False, randomize_noise=False)[0]
+        # no flags: whatever FaceRestorer chooses by itself; seed None = fresh noise as the other variants' buffers
+        restorer = FaceRestorer(net=net, device=device, seed=None, use_parse=False)
+
+        def run() -> torch.Tensor:
+            return restorer.restore_tensor(x)
+
+    else:
+
+        def run() -> torch.Tensor:
+            autocast = dtype != torch.float32 and not stored
+            with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=autocast):
+                return forward(x_run, return_rgb=False, randomize_noise=False)[0]
 
     def extras() -> dict:
-        if dtype == torch.float32 and not cfg["channels_last"]:
+        if dtype == torch.float32 and not cfg["channels_last"] and not cfg.get("restorer"):
             return {}
         with torch.no_grad():  # the restored output's error against the plain float32 forward
             plain = GFPGANv1Clean(**kwargs).eval().to(device)
             plain.load_state_dict(torch.load(weights_file, weights_only=True))
-            ref = plain(x.float().contiguous(), return_rgb=False, randomize_noise=False)
+            if cfg.get("restorer"):  # the same seeded noise maps through a restorer that changes nothing
+                from gfpgan.inference import FaceRestorer
+
+                ref = FaceRestorer(net=plain, device=device, use_parse=False, channels_last=False)
+                ref = [ref.restore_tensor(x.float().contiguous())]
+            else:
+                ref = plain(x.float().contiguous(), return_rgb=False, randomize_noise=False)
             out = run().float()
         diff = (out - ref[0]).abs()
         return {"vs_float32": {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "range": "[-1,1]"}}
@@ -337,6 +353,17 @@ def _random_metric_weights(name: str, tmp: Path) -> dict[str, str]:
 
         path = tmp / "arcface_random.pth"
         torch.save(ResNetArcFace(block="IRBlock", layers=(2, 2, 2, 2), use_se=False).state_dict(), path)
+        return {"weights": str(path)}
+    if name == "lmd":
+        from gfpgan.archs.awing import FAN
+
+        sys.path.insert(0, str(REPO / "tests" / "unit"))
+        # the LMD goldens' stand-in weights: PyTorch's default init gives heatmaps whose argmax can sit on the border,
+        # where facexlib's decoding indexes past the heatmap
+        from lmd_inputs import fill_state
+
+        path = tmp / "awing_random.pth"  # facexlib's key layout: the reference worker loads the same file
+        torch.save(fill_state(FAN(num_modules=4, num_landmarks=98).state_dict()), path)
         return {"weights": str(path)}
     return {}
 
@@ -501,7 +528,10 @@ def add_efficiency(result: dict, peaks: dict[str, float], dtype: str) -> None:
 
 def variant_cfg(name: str) -> dict:
     """'float32', 'bfloat16', 'float16', optionally '+cl' (channels_last), '+compile' and, for ``infer``, '+stored'
-    (the network held in that dtype instead of autocast)."""
+    (the network held in that dtype instead of autocast); or, for ``infer``, 'default': ``FaceRestorer`` built
+    without any flag, timed through ``restore_tensor`` (the path ``gfpgan-infer`` and the API give a user)."""
+    if name == "default":
+        return {"dtype": "float32", "channels_last": False, "compile": False, "stored": False, "restorer": True}
     parts = name.split("+")
     if parts[0] not in DTYPES or any(p not in ("cl", "compile", "stored") for p in parts[1:]):
         raise ValueError(f"variant {name!r}: expected DTYPE[+cl][+compile][+stored], DTYPE in {', '.join(DTYPES)}")

@@ -31,9 +31,10 @@ def test_timing_flops_and_peak():
     a = torch.randn(64, 64)
     assert bench.count_flops(lambda: a @ a) == 2 * 64**3
     assert 0.02 <= bench.time_call(lambda: time.sleep(0.02), torch.device("cpu")) < 1.0
-    before = bench.peak_memory_mib(torch.device("cpu"))
+    psutil = pytest.importorskip("psutil")
     block = torch.ones(64 * 2**20, dtype=torch.uint8)  # 64 MiB, touched
-    assert bench.peak_memory_mib(torch.device("cpu")) - before >= 60
+    # the peak is at least what the process holds now (earlier tests may have set a higher peak already)
+    assert bench.peak_memory_mib(torch.device("cpu")) >= psutil.Process().memory_info().rss / 2**20 - 1
     del block
 
 

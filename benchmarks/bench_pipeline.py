@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
                         different_w=True, sft_half=True)  # fmt: skip
     restorer = FaceRestorer(net=net, device="cpu", upscale=2)
     restorer._detector = RetinaFace().eval()  # random weights, same cost (the registry would look for the file)
-    restorer._parser = ParseNet(in_size=512, out_size=512, parsing_ch=19).eval()
+    parser = ParseNet(in_size=512, out_size=512, parsing_ch=19).eval()  # prepared as FaceRestorer._get_parser does
+    restorer._parser = parser.fold_batch_norm().to(memory_format=restorer.memory_format)
     rng = np.random.default_rng(0)
     w, h = args.frame
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)

@@ -514,7 +514,7 @@ class FaceRestorer:
 
             parser = ParseNet(in_size=512, out_size=512, parsing_ch=19)
             parser.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-            self._parser = parser.eval().to(self.device)
+            self._parser = parser.eval().fold_batch_norm().to(self.device, memory_format=self.memory_format)
         return self._parser
 
     # -- detection -------------------------------------------------------------------------------------------------
@@ -747,7 +747,8 @@ class FaceRestorer:
             return square_face_mask(face.shape[0], inverse, out_hw, self.upscale)
         face512 = cv2.resize(face, (512, 512), interpolation=cv2.INTER_LINEAR)
         x = torch.from_numpy(face512[:, :, ::-1].astype(np.float32) / _max_value(face.dtype)).permute(2, 0, 1)
-        labels = parser((x[None] * 2 - 1).to(self.device))[0].argmax(dim=1)[0].cpu().numpy()
+        x = (x[None] * 2 - 1).to(self.device).contiguous(memory_format=self.memory_format)
+        labels = parser(x, with_image=False)[0].argmax(dim=1)[0].cpu().numpy()
         mask = np.where(np.isin(labels, PARSE_BACKGROUND_CLASSES), 0.0, 255.0)
         mask = cv2.GaussianBlur(mask, (101, 101), 11)
         mask = cv2.GaussianBlur(mask, (101, 101), 11)

@@ -119,7 +119,22 @@ class ParseNet(nn.Module):
         self.out_img_conv = _ConvUnit(clip(ch), 3)
         self.out_mask_conv = _ConvUnit(clip(ch), parsing_ch)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, with_image: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(parsing logits (N, parsing_ch, H, W), reconstructed image (N, 3, H, W) or None when ``with_image`` is
+        False: the paste-back mask needs only the logits)."""
         feat = self.encoder(x)
         x = self.decoder(feat + self.body(feat))
-        return self.out_mask_conv(x), self.out_img_conv(x)
+        return self.out_mask_conv(x), self.out_img_conv(x) if with_image else None
+
+    def fold_batch_norm(self) -> ParseNet:
+        """Fold every eval-mode BatchNorm into the convolution before it, for inference (one pass less per unit;
+        outputs equal up to float rounding). The state dict loses the ``norm`` keys: fold after loading."""
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        if self.training:
+            raise RuntimeError("ParseNet.fold_batch_norm needs eval mode (the running statistics are folded).")
+        for unit in self.modules():
+            if isinstance(unit, _ConvUnit) and isinstance(unit.norm, _BatchNormSlot):
+                unit.conv2d = fuse_conv_bn_eval(unit.conv2d, unit.norm.norm)
+                unit.norm = nn.Identity()
+        return self

@@ -128,6 +128,22 @@ def test_parser_outputs_match_golden(parser):
     check_summary(image, GOLDEN["parse_image"])
 
 
+def test_parser_with_batch_norm_folded_gives_the_same_logits(parser):
+    """The inference parser (BatchNorm folded into the convolutions, channels_last, no image head) is the same map."""
+    import copy
+
+    folded = copy.deepcopy(parser).fold_batch_norm().to(memory_format=torch.channels_last)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        logits, image = folded(x.contiguous(memory_format=torch.channels_last), with_image=False)
+        expected = parser(x)[0]
+    assert image is None
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+    with pytest.raises(RuntimeError, match="eval mode"):
+        copy.deepcopy(parser).train().fold_batch_norm()
+
+
 @torch.no_grad()
 def test_cross_check_against_installed_reference(detector, parser):
     """Optional: the same weights in the reference facexlib modules give the same outputs (skips without it)."""

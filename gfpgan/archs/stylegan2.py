@@ -224,8 +224,8 @@ def modulated_conv2d(
             per_pair = per_pair * torch.rsqrt(style.pow(2) @ weight_sq_sums.t() + eps).view(n, c_out, 1)
         modulated = (w0 * per_pair.unsqueeze(-1).unsqueeze(-1).to(w0.dtype)).reshape(n * c_out, c, k, k)
         bias = bias.reshape(c_out).repeat(n) if bias is not None else None
-        out = F.conv2d(x.reshape(1, n * c, h, w), modulated, bias, stride=stride, padding=padding, groups=n)
-        return out.reshape(n, c_out, out.shape[2], out.shape[3])
+        out = F.conv2d(_as_groups(x), modulated, bias, stride=stride, padding=padding, groups=n)
+        return out if n == 1 else out.reshape(n, c_out, out.shape[2], out.shape[3])
     if not fused:
         x = x * style.view(n, c, 1, 1).to(x.dtype)
         if transposed:
@@ -239,8 +239,9 @@ def modulated_conv2d(
             scale = torch.rsqrt(style.pow(2) @ sq_sums.t() + eps)  # (N, C_out)
         if gain != 1.0:
             scale = scale * gain if scale is not None else out.new_full((n, c_out), gain)
-        if scale is not None and bias is not None:
-            return torch.addcmul(bias.view(1, c_out, 1, 1).to(out.dtype), out, scale.view(n, c_out, 1, 1).to(out.dtype))
+        if scale is not None and bias is not None:  # one pass, written into the fresh output (keeps its layout)
+            scale, bias = scale.view(n, c_out, 1, 1).to(out.dtype), bias.view(1, c_out, 1, 1).to(out.dtype)
+            return torch.addcmul(bias, out, scale, out=out) if not torch.is_grad_enabled() else out * scale + bias
         if scale is not None:
             out = out * scale.view(n, c_out, 1, 1).to(out.dtype)
         return out + bias.view(1, c_out, 1, 1).to(out.dtype) if bias is not None else out
@@ -251,13 +252,21 @@ def modulated_conv2d(
         weight = weight * gain
     if bias is not None:
         bias = bias.reshape(c_out).repeat(n)
-    x = x.reshape(1, n * c, h, w)
+    x = _as_groups(x)
     if transposed:
         weight = weight.transpose(1, 2).reshape(n * c, c_out, k, k)
         out = F.conv_transpose2d(x, weight, bias, stride=2, groups=n)
     else:
         out = F.conv2d(x, weight.reshape(n * c_out, c, k, k), bias, stride=stride, padding=padding, groups=n)
-    return out.reshape(n, c_out, out.shape[2], out.shape[3])
+    return out if n == 1 else out.reshape(n, c_out, out.shape[2], out.shape[3])
+
+
+def _as_groups(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (1, N*C, H, W) for the grouped convolution. A single sample is passed as it is: even a
+    same-shape ``reshape`` makes the convolution drop channels_last (torch 2.14: its output comes back NCHW, and every
+    later layer pays a conversion)."""
+    n, c, h, w = x.shape
+    return x if n == 1 else x.reshape(1, n * c, h, w)
 
 
 class ModulatedConv2d(nn.Module):

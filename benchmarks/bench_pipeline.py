@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
     net = GFPGANv1Clean(out_size=512, channel_multiplier=2, fix_decoder=False, input_is_latent=True,
                         different_w=True, sft_half=True)  # fmt: skip
     restorer = FaceRestorer(net=net, device="cpu", upscale=2)
-    restorer._detector = RetinaFace().eval()  # random weights, same cost (the registry would look for the file)
+    # random weights, same cost (the registry would look for the files); prepared as FaceRestorer prepares them
+    restorer._detector = RetinaFace().eval().to(memory_format=restorer.memory_format)
     parser = ParseNet(in_size=512, out_size=512, parsing_ch=19).eval()  # prepared as FaceRestorer._get_parser does
     restorer._parser = parser.fold_batch_norm().to(memory_format=restorer.memory_format)
     rng = np.random.default_rng(0)

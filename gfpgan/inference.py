@@ -497,7 +497,7 @@ class FaceRestorer:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = {k.removeprefix("module."): v for k, v in state.items()}
             detector.load_state_dict(state, strict=True)
-            self._detector = detector.eval().to(self.device)
+            self._detector = detector.eval().to(self.device, memory_format=self.memory_format)
         return self._detector
 
     def _get_parser(self) -> nn.Module | None:
@@ -527,7 +527,7 @@ class FaceRestorer:
         """
         bgr, _, _ = _split_image(img)
         bgr8 = bgr.astype(np.float32) * np.float32(255.0 / _max_value(bgr.dtype))
-        dets = self._get_detector().detect_faces(bgr8, DETECTION_THRESHOLD)
+        dets = self._get_detector().detect_faces(bgr8, DETECTION_THRESHOLD, memory_format=self.memory_format)
         boxes, landmarks = [], []
         for det in dets:
             points = np.asarray(det[5:15], dtype=np.float32).reshape(5, 2)

@@ -421,10 +421,11 @@ class FaceRestorer:
         det_model_path, parse_model_path: explicit detector / parser weight files (default: weights registry).
         channels_last: run the generator in channels_last memory format; None (default) = on the CPU, where
             oneDNN's channels_last convolutions are the faster ones (docs/benchmarks.md), off elsewhere.
-        compile: ``torch.compile`` the generator (a one-time compilation, about 70 s on a 2-core CPU at 512 px and
-            reported in the log, then the fastest path; docs/benchmarks.md). If compilation fails (e.g. no C++
-            compiler for the CPU backend) the restorer warns once and runs eagerly. ``gfpgan-infer`` turns it on by
-            itself for long jobs (``--compile`` / ``--no-compile``).
+        compile: ``torch.compile`` the generator (a one-time compilation, about 70 s on a 2-core CPU at 512 px,
+            reported in the log). On the CPU it gains nothing over the default eager path (1.59 s per face either
+            way, docs/benchmarks.md); ``gfpgan-infer`` turns it on by itself for long CUDA jobs (``--compile`` /
+            ``--no-compile``). If compilation fails (e.g. no compiler for the backend) the restorer warns once and
+            runs eagerly.
     """
 
     def __init__(

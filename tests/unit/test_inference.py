@@ -308,12 +308,15 @@ def test_failed_compilation_falls_back_to_eager(monkeypatch, caplog):
     assert restorer._compiled is None  # no second attempt
 
 
-def test_cli_compiles_by_default_only_for_long_jobs_with_a_compiler(monkeypatch):
+def test_cli_compiles_by_default_only_for_long_cuda_jobs(monkeypatch):
+    import gfpgan.inference
     from gfpgan.cli import inference as cli
 
     assert cli.resolve_compile(True, 1, "cpu") is True and cli.resolve_compile(False, 10**6, "cpu") is False
-    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS - 1, "cpu") is False
-    monkeypatch.setattr(cli.shutil, "which", lambda name: "/usr/bin/" + name)
-    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS, "cpu") is True
-    monkeypatch.setattr(cli.shutil, "which", lambda name: None)
-    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS, "cpu") is False  # no compiler: stay eager
+    assert cli.resolve_compile(None, 10**6, "cpu") is False  # the CPU's eager path is as fast as the compiled one
+    monkeypatch.setattr(gfpgan.inference, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: object())
+    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS - 1, "auto") is False
+    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS, "auto") is True
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    assert cli.resolve_compile(None, cli.COMPILE_AUTO_MIN_INPUTS, "auto") is False  # no triton: stay eager

@@ -12,10 +12,13 @@ at run time (non-finite training, a full disk, a lost process), 130 when interru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 from gfpgan.data.image_io import BadImageError
 from gfpgan.registry import OptionError
@@ -72,6 +75,24 @@ def report_error(error: BaseException, prefix: str = "error") -> int:
     return exit_code(error)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, a scheduler's preemption) raises KeyboardInterrupt like Ctrl-C, so ``finally``
+    blocks run: temporary files are removed and nothing half-written is left under a final name."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_main(body: Callable[[], int | None], debug: bool = False) -> int:
     """Run an entry point's body; known and unknown errors become one line and an exit code (module docstring).
 
@@ -80,7 +101,8 @@ def run_main(body: Callable[[], int | None], debug: bool = False) -> int:
     """
     debug = debug or os.environ.get("GFPGAN_DEBUG", "") in ("1", "true", "yes")
     try:
-        return body() or 0
+        with _terminate_as_interrupt():
+            return body() or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

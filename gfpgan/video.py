@@ -17,7 +17,8 @@ Per frame, in this order (:func:`restore_frames`):
 6. Write (:func:`restore_video`): a temporary video beside the final name (``cv2.VideoWriter``, mp4v, the source's
    fps, the upscaled size); when complete, ffmpeg (``imageio_ffmpeg`` or ``ffmpeg`` on PATH) re-encodes it to H.264
    and copies the source's audio; then the file is renamed into place. An interrupted or failed run leaves nothing
-   under the final name and removes its temporary files, on SIGTERM too (only SIGKILL can leave a hidden ``.*.tmp.mp4``).
+   under the final name and removes its temporary files, on SIGTERM too (only SIGKILL can leave a hidden
+   ``.*.tmp.mp4``).
 
 Units: landmarks are (5,2) float32 (x, y) image pixels, ordered left eye, right eye, nose, left and right mouth
 corner. Speeds inside the one-euro filter are measured in *face sizes per second*, where the face size is the side,

@@ -407,6 +407,51 @@ def reference_cache_file(kind: Literal["stats", "features"], folder_sha256: str,
     return cache_dir() / "metrics" / f"inception_{kind}_{hashlib.sha256(key.encode()).hexdigest()[:32]}.pth"
 
 
+_CACHED_ARRAYS = {"stats": ("mu", "sigma"), "features": ("features",)}
+
+
+def _read_reference_cache(
+    cache_file: Path, kind: Literal["stats", "features"], folder_sha256: str, inception_sha256: str
+) -> dict[str, np.ndarray] | None:
+    """The arrays of a valid cache file (float64), or None when it is absent, unreadable or for other content."""
+    if not cache_file.is_file():
+        return None
+    try:
+        cached = safe_load(cache_file)
+    except CheckpointError as e:  # unreadable: recomputed and overwritten
+        logger.warning("%s: unreadable reference cache (%s); recomputing it.", cache_file, e)
+        return None
+    names = _CACHED_ARRAYS[kind]
+    if (
+        isinstance(cached, dict)
+        and cached.get("folder_sha256") == folder_sha256
+        and cached.get("inception_sha256") == inception_sha256
+        and all(isinstance(cached.get(k), torch.Tensor) for k in names)
+    ):
+        return {k: cached[k].numpy().astype(np.float64) for k in names}
+    return None
+
+
+def _write_reference_cache(
+    cache_file: Path, kind: str, arrays: dict[str, np.ndarray], folder: str | os.PathLike, folder_sha256: str,
+    count: int, inception_sha256: str,
+) -> None:  # fmt: skip
+    dtype = torch.float32 if kind == "features" else torch.float64  # features: lossless (computed in float32)
+    entry = {
+        **{k: torch.from_numpy(v).to(dtype) for k, v in arrays.items()},
+        "folder": str(folder),
+        "folder_sha256": folder_sha256,
+        "num_images": count,
+        "inception_sha256": inception_sha256,
+        "protocol": FEATURE_PROTOCOL,
+        "version": REFERENCE_CACHE_VERSION,
+    }
+    try:
+        atomic_save(entry, cache_file)
+    except OSError as e:  # a read-only or full cache folder costs the next run time, not this result
+        logger.warning("could not cache the Inception %s of %s in %s (%s).", kind, folder, cache_file, e)
+
+
 def folder_reference(
     folder: str | os.PathLike,
     kind: Literal["stats", "features"],
@@ -419,53 +464,36 @@ def folder_reference(
     """Inception statistics (``{"mu", "sigma"}``) or features (``{"features"}`` (N,2048)) of an image folder, float64.
 
     With ``use_cache`` they are read from :func:`reference_cache_file` when present (the project's weights-only
-    loader), else computed and written there atomically; a cache file that cannot be read is recomputed. Nothing is
-    written when the folder changed while it was read. Features are stored as float32, which is lossless (the
-    network computes in float32). ``inception_sha256`` identifies the weights of ``model`` (:func:`weights_digest`).
+    loader); statistics are also derived from cached features (FID after KID on the same folder costs no second
+    pass). Otherwise the folder is read once and **both** the features and the statistics are written there
+    atomically, so FID and KID against one folder (``--protocol pmrf``: 70,000 FFHQ images) extract it once. A cache
+    file that cannot be read is recomputed; nothing is written when the folder changed while it was read. Features
+    are stored as float32, which is lossless (the network computes in float32). ``inception_sha256`` identifies the
+    weights of ``model`` (:func:`weights_digest`).
     """
     folder_sha256, count = folder_digest(folder)
-    cache_file = reference_cache_file(kind, folder_sha256, inception_sha256) if use_cache else None
-    names = ("mu", "sigma") if kind == "stats" else ("features",)
-    if cache_file is not None and cache_file.is_file():
-        try:
-            cached = safe_load(cache_file)
-        except CheckpointError as e:  # unreadable: recomputed and overwritten below
-            logger.warning("%s: unreadable reference cache (%s); recomputing it.", cache_file, e)
-            cached = None
-        if (
-            isinstance(cached, dict)
-            and cached.get("folder_sha256") == folder_sha256
-            and cached.get("inception_sha256") == inception_sha256
-            and all(isinstance(cached.get(k), torch.Tensor) for k in names)
-        ):
-            arrays = {k: cached[k].numpy().astype(np.float64) for k in names}
+    files = {k: reference_cache_file(k, folder_sha256, inception_sha256) for k in _CACHED_ARRAYS}
+    cache_file = files[kind] if use_cache else None
+    if use_cache:
+        arrays = _read_reference_cache(files[kind], kind, folder_sha256, inception_sha256)
+        if arrays is None and kind == "stats":
+            cached = _read_reference_cache(files["features"], "features", folder_sha256, inception_sha256)
+            if cached is not None:
+                mu, sigma = statistics(cached["features"])
+                arrays = {"mu": mu, "sigma": sigma}
+                _write_reference_cache(files["stats"], "stats", arrays, folder, folder_sha256, count, inception_sha256)
+        if arrays is not None:
             return arrays, FolderReference(str(folder), folder_sha256, count, cache_file, True)
     features = inception_features(iter_folder(folder), model, batch_size, device)
-    if kind == "stats":
-        mu, sigma = statistics(features)
-        arrays = {"mu": mu, "sigma": sigma}
-        stored = {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma)}
-    else:
-        arrays = {"features": features}
-        stored = {"features": torch.from_numpy(features.astype(np.float32))}
-    if cache_file is not None:
+    mu, sigma = statistics(features)
+    computed = {"stats": {"mu": mu, "sigma": sigma}, "features": {"features": features}}
+    if use_cache:
         if folder_digest(folder)[0] != folder_sha256:
             logger.warning("%s changed while it was read; its Inception %s are not cached.", folder, kind)
         else:
-            entry = {
-                **stored,
-                "folder": str(folder),
-                "folder_sha256": folder_sha256,
-                "num_images": count,
-                "inception_sha256": inception_sha256,
-                "protocol": FEATURE_PROTOCOL,
-                "version": REFERENCE_CACHE_VERSION,
-            }
-            try:
-                atomic_save(entry, cache_file)
-            except OSError as e:  # a read-only or full cache folder costs the next run time, not this result
-                logger.warning("could not cache the Inception %s of %s in %s (%s).", kind, folder, cache_file, e)
-    return arrays, FolderReference(str(folder), folder_sha256, count, cache_file, False)
+            for k, arrays in computed.items():
+                _write_reference_cache(files[k], k, arrays, folder, folder_sha256, count, inception_sha256)
+    return computed[kind], FolderReference(str(folder), folder_sha256, count, cache_file, False)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

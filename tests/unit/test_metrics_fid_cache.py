@@ -104,10 +104,17 @@ def test_cache_key_and_opt_out(weights_file, ref_dir, tmp_path):
 def test_unreadable_cache_is_recomputed(weights_file, ref_dir, caplog):
     options = {"weights": str(weights_file), "ref_dir": str(ref_dir)}
     (mu, _), _, first = reference_of(options)
-    first.folder_reference.cache_file.write_bytes(b"not a torch file")
-    (mu2, _), seen, second = reference_of(options)
-    assert seen == 3 and "unreadable reference cache" in caplog.text
-    np.testing.assert_array_equal(mu2, mu)
+    stats_file = first.folder_reference.cache_file
+    features_file = next(stats_file.parent.glob("inception_features_*.pth"))  # written by the same extraction
+    stats_file.write_bytes(b"not a torch file")
+    (mu2, _), seen, _ = reference_of(options)  # rebuilt from the cached features: no image through the network
+    assert seen == 0 and "unreadable reference cache" in caplog.text
+    np.testing.assert_allclose(mu2, mu, rtol=1e-12, atol=1e-12)
+    stats_file.write_bytes(b"not a torch file")
+    features_file.write_bytes(b"not a torch file either")
+    (mu3, _), seen, _ = reference_of(options)  # both unreadable: recomputed from the images
+    assert seen == 3
+    np.testing.assert_array_equal(mu3, mu)
     _, seen, _ = reference_of(options)  # rewritten: a hit again
     assert seen == 0
 
@@ -133,3 +140,27 @@ def test_unwritable_cache_folder_only_warns(weights_file, ref_dir, tmp_path, mon
     monkeypatch.setenv("GFPGAN_CACHE_DIR", str(blocker))  # <file>/metrics cannot be created
     (mu, _), seen, _ = reference_of({"weights": str(weights_file), "ref_dir": str(ref_dir)})
     assert seen == 3 and np.isfinite(mu).all() and "could not cache" in caplog.text
+
+
+def test_fid_and_kid_on_one_folder_read_it_once(weights_file, ref_dir):
+    """One extraction of the reference folder serves both: KID's features give FID's statistics and vice versa."""
+    options = {"weights": str(weights_file), "ref_dir": str(ref_dir), "batch_size": 4}
+    kid = METRICS.build({"type": "kid", **options, "subsets": 2, "subset_size": 8}, where="val.metrics.kid")
+    kid.model = Counting(kid.model)
+    features = kid.reference_features()
+    assert kid.model.images == 3
+    (mu, sigma), seen, metric = reference_of(options)
+    assert seen == 0 and metric.folder_reference.from_cache  # derived from KID's cached features
+    expected_mu, expected_sigma = fid.statistics(features)
+    np.testing.assert_allclose(mu, expected_mu, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sigma, expected_sigma, rtol=1e-12, atol=1e-12)
+
+
+def test_fid_first_also_caches_the_features_kid_needs(weights_file, ref_dir):
+    options = {"weights": str(weights_file), "ref_dir": str(ref_dir), "batch_size": 4}
+    _, seen, _ = reference_of(options)
+    assert seen == 3
+    kid = METRICS.build({"type": "kid", **options, "subsets": 2, "subset_size": 8}, where="val.metrics.kid")
+    kid.model = Counting(kid.model)
+    kid.reference_features()
+    assert kid.model.images == 0

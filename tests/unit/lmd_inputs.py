@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from face_model_inputs import seeded_state  # same folder (tests/unit), on sys.path for its users
 
 SEED = 20250114
 # (height, width) of the golden images: two 512x512 (the size of the face test sets; a pair for LMD) and a
@@ -20,28 +21,9 @@ IMAGE_GAIN, COORD_GAIN = 30.0, 0.02
 
 
 def fill_state(state: dict[str, torch.Tensor], seed: int = SEED) -> dict[str, torch.Tensor]:
-    """Deterministic stand-in weights: one numpy Generator walks the keys in sorted order.
-
-    BatchNorm running means ~ N(0, 0.1^2), running variances ~ U(0.5, 1.5), scales ~ U(0.5, 1.0), biases
-    ~ N(0, 0.1^2) (all non-trivial, so eval-mode BatchNorm is exercised); convolution weights ~ N(0, 1/fan_in) *
-    CONV_GAIN; ``num_batches_tracked`` 0. Values are drawn in float64 and stored in the key's dtype.
-    """
-    rng = np.random.default_rng(seed)
-    out = {}
-    for key in sorted(state):
-        t = state[key]
-        leaf, shape = key.rsplit(".", 1)[-1], tuple(t.shape)
-        if t.dtype == torch.int64:  # num_batches_tracked
-            v = np.zeros(shape)
-        elif leaf == "running_var":
-            v = rng.uniform(0.5, 1.5, shape)
-        elif leaf in ("running_mean", "bias"):
-            v = rng.normal(0.0, 0.1, shape)
-        elif len(shape) == 1:  # BatchNorm scale
-            v = rng.uniform(0.5, 1.0, shape)
-        else:  # convolution
-            v = rng.normal(0.0, 1.0, shape) * CONV_GAIN / np.sqrt(np.prod(shape[1:]))
-        out[key] = torch.from_numpy(np.asarray(v)).to(t.dtype)
+    """Deterministic stand-in weights (``face_model_inputs.seeded_state``: BatchNorm scales ~ U(0.5, 1.0), convolutions
+    ~ N(0, 1/fan_in) * CONV_GAIN), then the stem's image weights scaled up and the coordinate-map weights down."""
+    out = seeded_state(state, seed, bn_scale=(0.5, 1.0), conv_gain=CONV_GAIN)
     for key, weight in out.items():
         if key.endswith("conv.weight") and (key.startswith("conv1.") or ".coordconv." in key):
             first_coord = 3 if key.startswith("conv1.") else 256  # the input channels, then the coordinate maps
